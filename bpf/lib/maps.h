@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Map definitions. Every map is pinned by name under the loader's pin root, so
+ * rules, counters and flows outlive the loader and a reload reuses them. */
+#ifndef AG_BPF_MAPS_H
+#define AG_BPF_MAPS_H
+
+#include "airgap_maps.h"
+
+/* Sizes marked "set by the loader" are placeholders the loader overrides
+ * between open and load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__type(key, struct ag_rule_key);
+	__type(value, struct ag_rule_ref);
+	__uint(max_entries, AG_DEFAULT_MAX_RULES); /* set by the loader */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ag_rule_info);
+	__uint(max_entries, AG_DEFAULT_MAX_RULES); /* set by the loader */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_rule_table SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ag_counter);
+	__uint(max_entries, AG_DEFAULT_MAX_RULES); /* set by the loader */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ag_counter);
+	__uint(max_entries, AG_HOOK_STATS_LEN);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_hook_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ag_flow_key);
+	__type(value, struct ag_flow);
+	__uint(max_entries, AG_DEFAULT_MAX_FLOWS); /* set by the loader */
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ag_settings);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_settings SEC(".maps");
+
+/* Written and read by the loader only; kept here so it is pinned with the rest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ag_interface);
+	__uint(max_entries, AG_MAX_INTERFACES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_interfaces SEC(".maps");
+
+#endif

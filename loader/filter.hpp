@@ -1,0 +1,54 @@
+// The filter as a whole: load, unload and status over the pin directory.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "loader/policy.hpp"
+#include "loader/rule_maps.hpp"
+
+namespace airgap {
+
+struct LoadRequest {
+	std::string pin_dir = AG_PIN_DIR;
+	std::string uplink;
+	std::vector<std::string> bridges; // names or fnmatch(3) patterns
+	Policy policy;
+	bool replace = false; // swap the programs of a loaded filter, keeping its maps
+	std::uint32_t max_rules = AG_DEFAULT_MAX_RULES;
+	std::uint32_t max_flows = AG_DEFAULT_MAX_FLOWS;
+};
+
+// Load the programs, apply the policy's rules, attach to the uplink and the
+// bridges and pin it all. Throws Error; a failed first load leaves nothing behind.
+void load_filter(const LoadRequest &request);
+
+// Detach everything and remove the pins. Returns false when nothing was loaded.
+bool unload_filter(const std::string &pin_dir);
+
+// Make the live rules equal to rules: delete those not in it, add the missing.
+void apply_rules(FilterMaps &maps, const std::vector<Rule> &rules);
+
+struct HookStatus {
+	std::string hook; // "xdp", "tc ingress", "tc egress"
+	std::string program; // attached program name, empty when missing
+	std::uint32_t program_id = 0;
+};
+
+struct InterfaceStatus {
+	ag_interface recorded;
+	bool present; // the interface still exists with the recorded index
+	std::vector<HookStatus> hooks;
+};
+
+struct FilterStatus {
+	std::vector<InterfaceStatus> interfaces;
+	std::size_t rules = 0;
+	std::uint32_t max_rules = 0;
+	std::size_t flows = 0;
+	ag_settings settings{};
+};
+
+FilterStatus read_status(const std::string &pin_dir);
+
+} // namespace airgap

@@ -1,0 +1,232 @@
+#include "loader/policy.hpp"
+
+#include <netinet/in.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "loader/error.hpp"
+
+namespace airgap {
+namespace {
+
+constexpr std::uint16_t kDnsPort = 53;
+
+class PolicyParser {
+public:
+	explicit PolicyParser(std::string source) : source_(std::move(source)) {}
+
+	Policy parse(std::string_view text)
+	{
+		toml::table root;
+		try {
+			root = toml::parse(text, source_);
+		} catch (const toml::parse_error &e) {
+			fail("{}:{}: invalid TOML: {}", source_, e.source().begin.line, e.description());
+		}
+
+		Policy policy;
+		check_keys(root, "the top level", {"interfaces", "link", "allow-out", "allow-in", "forward"});
+		if (auto *interfaces = table_at(root, "interfaces"))
+			parse_interfaces(*interfaces, policy);
+		if (auto *link = table_at(root, "link"))
+			parse_link(*link, policy);
+		parse_rules(root, "allow-out", RuleKind::allow_out, policy);
+		parse_rules(root, "allow-in", RuleKind::allow_in, policy);
+		parse_rules(root, "forward", RuleKind::forward, policy);
+		check_unique(policy);
+		return policy;
+	}
+
+private:
+	template <typename... Args>
+	[[noreturn]] void fail_at(const toml::node &node, fmt::format_string<Args...> format, Args &&...args)
+	{
+		fail("{}:{}: {}", source_, node.source().begin.line,
+		     fmt::format(format, std::forward<Args>(args)...));
+	}
+
+	void check_keys(const toml::table &table, std::string_view where, std::set<std::string_view> known)
+	{
+		for (auto &[key, value] : table) {
+			if (!known.contains(key.str()))
+				fail_at(value, "unknown key '{}' in {}", key.str(), where);
+		}
+	}
+
+	const toml::table *table_at(const toml::table &root, std::string_view key)
+	{
+		const toml::node *node = root.get(key);
+		if (!node)
+			return nullptr;
+		if (!node->is_table())
+			fail_at(*node, "'{}' must be a table ([{}])", key, key);
+		return node->as_table();
+	}
+
+	std::string string_at(const toml::node &node, std::string_view what)
+	{
+		if (!node.is_string())
+			fail_at(node, "{} must be a string", what);
+		return node.as_string()->get();
+	}
+
+	std::vector<std::string> strings_at(const toml::node &node, std::string_view what)
+	{
+		if (!node.is_array())
+			fail_at(node, "{} must be an array of strings", what);
+		std::vector<std::string> out;
+		for (auto &item : *node.as_array())
+			out.push_back(string_at(item, what));
+		return out;
+	}
+
+	void parse_interfaces(const toml::table &table, Policy &policy)
+	{
+		check_keys(table, "[interfaces]", {"uplink", "bridges"});
+		if (auto *uplink = table.get("uplink"))
+			policy.uplink = string_at(*uplink, "interfaces.uplink");
+		if (auto *bridges = table.get("bridges"))
+			policy.bridges = strings_at(*bridges, "interfaces.bridges");
+	}
+
+	void parse_link(const toml::table &table, Policy &policy)
+	{
+		check_keys(table, "[link]", {"dhcp", "dns"});
+		if (auto *dhcp = table.get("dhcp")) {
+			if (!dhcp->is_boolean())
+				fail_at(*dhcp, "link.dhcp must be true or false");
+			policy.dhcp = dhcp->as_boolean()->get();
+		}
+		if (auto *dns = table.get("dns")) {
+			for (auto &text : strings_at(*dns, "link.dns")) {
+				try {
+					Prefix resolver = Prefix::parse(text);
+					if (resolver.len != 128)
+						fail("a resolver is one address, not '{}'", text);
+					policy.dns.push_back(resolver);
+				} catch (const Error &e) {
+					fail_at(*dns, "link.dns: {}", e.what());
+				}
+			}
+		}
+	}
+
+	void parse_rules(const toml::table &root, std::string_view key, RuleKind kind, Policy &policy)
+	{
+		const toml::node *node = root.get(key);
+		if (!node)
+			return;
+		if (!node->is_array_of_tables())
+			fail_at(*node, "'{}' must be an array of tables ([[{}]])", key, key);
+		for (auto &item : *node->as_array())
+			policy.rules.push_back(parse_rule(*item.as_table(), key, kind));
+	}
+
+	Rule parse_rule(const toml::table &table, std::string_view section, RuleKind kind)
+	{
+		std::string_view peer_key = kind == RuleKind::allow_out ? "to" : "from";
+		std::string where = fmt::format("[[{}]]", section);
+		check_keys(table, where, {"name", "proto", "port", peer_key});
+
+		Rule rule;
+		rule.kind = kind;
+		const toml::node *name = table.get("name");
+		if (!name)
+			fail_at(table, "{} needs a name", where);
+		rule.name = string_at(*name, "name");
+		where = fmt::format("{} rule '{}'", section, rule.name);
+
+		try {
+			const toml::node *proto = table.get("proto");
+			if (!proto)
+				fail("'proto' is missing");
+			rule.proto = parse_protocol(string_at(*proto, "proto"));
+
+			const toml::node *port = table.get("port");
+			if (port && port->is_integer()) {
+				auto value = port->as_integer()->get();
+				if (value < 1 || value > 65535)
+					fail("invalid port {}: expected 1..65535 or \"any\"", value);
+				rule.port = static_cast<std::uint16_t>(value);
+			} else if (port) {
+				rule.port = parse_port(string_at(*port, "port"));
+			} else if (protocol_has_ports(rule.proto)) {
+				fail("'port' is missing: give a port or \"any\"");
+			}
+
+			const toml::node *peer = table.get(peer_key);
+			if (peer)
+				rule.peer = Prefix::parse(string_at(*peer, peer_key));
+			else if (kind != RuleKind::forward)
+				fail("'{}' is missing: give an address, a prefix or \"any\"", peer_key);
+			rule.validate();
+		} catch (const Error &e) {
+			fail_at(table, "{}: {}", where, e.what());
+		}
+		lines_[rule.name] = table.source().begin.line;
+		return rule;
+	}
+
+	void check_unique(const Policy &policy)
+	{
+		auto rules = policy.effective_rules();
+		for (std::size_t i = 0; i < rules.size(); i++) {
+			for (std::size_t j = 0; j < i; j++) {
+				if (rules[i].name == rules[j].name)
+					fail("{}:{}: rule name '{}' is used twice", source_, line_of(rules[i]),
+					     rules[i].name);
+				if (rules[i].same_match(rules[j]))
+					fail("{}:{}: rule '{}' matches the same packets as rule '{}'", source_,
+					     line_of(rules[i]), rules[i].name, rules[j].name);
+			}
+		}
+	}
+
+	unsigned line_of(const Rule &rule)
+	{
+		auto it = lines_.find(rule.name);
+		return it == lines_.end() ? 0 : it->second;
+	}
+
+	std::string source_;
+	std::map<std::string, unsigned> lines_;
+};
+
+} // namespace
+
+std::string dns_rule_name(std::size_t index, std::uint8_t proto)
+{
+	return fmt::format("dns-{}-{}", index, protocol_name(proto));
+}
+
+std::vector<Rule> Policy::effective_rules() const
+{
+	std::vector<Rule> out;
+	for (std::size_t i = 0; i < dns.size(); i++) {
+		for (std::uint8_t proto : {std::uint8_t(IPPROTO_UDP), std::uint8_t(IPPROTO_TCP)})
+			out.push_back(Rule{RuleKind::allow_out, proto, kDnsPort, dns[i], dns_rule_name(i + 1, proto)});
+	}
+	out.insert(out.end(), rules.begin(), rules.end());
+	return out;
+}
+
+Policy parse_policy(std::string_view text, const std::string &source)
+{
+	return PolicyParser(source).parse(text);
+}
+
+Policy parse_policy_file(const std::string &path)
+{
+	std::ifstream in(path);
+	if (!in)
+		fail("cannot read policy file {}: {}", path, errno_text(errno));
+	std::stringstream text;
+	text << in.rdbuf();
+	return parse_policy(text.str(), path);
+}
+
+} // namespace airgap

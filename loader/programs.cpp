@@ -1,0 +1,133 @@
+#include "loader/programs.hpp"
+
+#include <bpf/bpf.h>
+
+#include <cerrno>
+
+#include "airgap_bpf.skel.h"
+#include "loader/error.hpp"
+#include "loader/log.hpp"
+
+namespace airgap {
+namespace {
+
+// The size of an existing pinned map, which a reload must keep.
+std::optional<std::uint32_t> pinned_max_entries(const std::string &pin_dir, const char *name)
+{
+	std::string path = pin_dir + "/" + name;
+	int fd = bpf_obj_get(path.c_str());
+	if (fd < 0)
+		return std::nullopt;
+	bpf_map_info info{};
+	__u32 len = sizeof(info);
+	int err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	close(fd);
+	if (err)
+		return std::nullopt;
+	return info.max_entries;
+}
+
+void set_size(bpf_map *map, std::uint32_t size)
+{
+	int err = bpf_map__set_max_entries(map, size);
+	if (err)
+		fail("cannot size map {} to {} entries: {}", bpf_map__name(map), size, errno_text(err));
+}
+
+std::uint32_t keep_pinned_size(const ProgramOptions &options, const char *name, std::uint32_t requested)
+{
+	if (!options.pin_dir)
+		return requested;
+	auto pinned = pinned_max_entries(*options.pin_dir, name);
+	if (pinned && *pinned != requested) {
+		log::warn("map {} is pinned with {} entries; keeping that size instead of {}", name, *pinned,
+			  requested);
+		return *pinned;
+	}
+	return requested;
+}
+
+} // namespace
+
+void Programs::Destroy::operator()(::airgap_bpf *skel) const
+{
+	airgap_bpf__destroy(skel);
+}
+
+Programs::Programs(std::unique_ptr<::airgap_bpf, Destroy> skel) : skel_(std::move(skel)) {}
+Programs::Programs(Programs &&) noexcept = default;
+Programs &Programs::operator=(Programs &&) noexcept = default;
+Programs::~Programs() = default;
+
+Programs Programs::load(const ProgramOptions &options)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+	if (options.pin_dir)
+		open_opts.pin_root_path = options.pin_dir->c_str();
+
+	std::unique_ptr<::airgap_bpf, Destroy> skel(airgap_bpf__open_opts(&open_opts));
+	if (!skel)
+		fail("cannot open the BPF object: {}", errno_text(errno));
+
+	std::uint32_t max_rules = keep_pinned_size(options, AG_MAP_RULE_TABLE, options.max_rules);
+	std::uint32_t max_flows = keep_pinned_size(options, AG_MAP_FLOWS, options.max_flows);
+	set_size(skel->maps.ag_rules, max_rules);
+	set_size(skel->maps.ag_rule_table, max_rules);
+	set_size(skel->maps.ag_rule_stats, max_rules);
+	set_size(skel->maps.ag_flows, max_flows);
+
+	if (!options.pin_dir) {
+		bpf_map *map;
+		bpf_object__for_each_map(map, skel->obj)
+		{
+			bpf_map__set_pin_path(map, nullptr);
+		}
+	}
+
+	int err = airgap_bpf__load(skel.get());
+	if (err)
+		fail("cannot load the BPF programs: {}{}", errno_text(err),
+		     log::level() >= log::Level::debug ? "" : "; run with -v to see libbpf's log and the verifier's");
+	return Programs(std::move(skel));
+}
+
+int Programs::uplink_xdp() const
+{
+	return bpf_program__fd(skel_->progs.ag_uplink_xdp);
+}
+
+int Programs::uplink_egress() const
+{
+	return bpf_program__fd(skel_->progs.ag_uplink_out);
+}
+
+int Programs::bridge_ingress() const
+{
+	return bpf_program__fd(skel_->progs.ag_bridge_in);
+}
+
+int Programs::bridge_egress() const
+{
+	return bpf_program__fd(skel_->progs.ag_bridge_out);
+}
+
+FilterMaps::Fds Programs::map_fds() const
+{
+	return FilterMaps::Fds{
+		.rules = bpf_map__fd(skel_->maps.ag_rules),
+		.rule_table = bpf_map__fd(skel_->maps.ag_rule_table),
+		.rule_stats = bpf_map__fd(skel_->maps.ag_rule_stats),
+		.hook_stats = bpf_map__fd(skel_->maps.ag_hook_stats),
+		.flows = bpf_map__fd(skel_->maps.ag_flows),
+		.settings = bpf_map__fd(skel_->maps.ag_settings),
+		.interfaces = bpf_map__fd(skel_->maps.ag_interfaces),
+	};
+}
+
+bool is_airgap_program(const std::string &name)
+{
+	return name == "ag_uplink_xdp" || name == "ag_uplink_out" || name == "ag_bridge_in" ||
+	       name == "ag_bridge_out";
+}
+
+} // namespace airgap

@@ -1,0 +1,287 @@
+#include "loader/rule_maps.hpp"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "loader/error.hpp"
+
+namespace airgap {
+namespace {
+
+UniqueFd open_pin(const std::string &pin_dir, const char *name)
+{
+	std::string path = pin_dir + "/" + name;
+	int fd = bpf_obj_get(path.c_str());
+	if (fd < 0)
+		fail("cannot open pinned map {}: {}; is the filter loaded?", path, errno_text(errno));
+	return UniqueFd(fd);
+}
+
+UniqueFd dup_fd(int fd, const char *name)
+{
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (copy < 0)
+		fail("cannot duplicate the fd of map {}: {}", name, errno_text(errno));
+	return UniqueFd(copy);
+}
+
+int possible_cpus()
+{
+	int n = libbpf_num_possible_cpus();
+	if (n <= 0)
+		fail("cannot read the number of possible CPUs: {}", errno_text(n));
+	return n;
+}
+
+} // namespace
+
+FilterMaps FilterMaps::open_pinned(const std::string &pin_dir)
+{
+	FilterMaps maps;
+	maps.rules_ = open_pin(pin_dir, AG_MAP_RULES);
+	maps.rule_table_ = open_pin(pin_dir, AG_MAP_RULE_TABLE);
+	maps.rule_stats_ = open_pin(pin_dir, AG_MAP_RULE_STATS);
+	maps.hook_stats_ = open_pin(pin_dir, AG_MAP_HOOK_STATS);
+	maps.flows_ = open_pin(pin_dir, AG_MAP_FLOWS);
+	maps.settings_ = open_pin(pin_dir, AG_MAP_SETTINGS);
+	maps.interfaces_ = open_pin(pin_dir, AG_MAP_INTERFACES);
+	maps.read_max_rules();
+	return maps;
+}
+
+FilterMaps FilterMaps::from_fds(const Fds &fds)
+{
+	FilterMaps maps;
+	maps.rules_ = dup_fd(fds.rules, AG_MAP_RULES);
+	maps.rule_table_ = dup_fd(fds.rule_table, AG_MAP_RULE_TABLE);
+	maps.rule_stats_ = dup_fd(fds.rule_stats, AG_MAP_RULE_STATS);
+	maps.hook_stats_ = dup_fd(fds.hook_stats, AG_MAP_HOOK_STATS);
+	maps.flows_ = dup_fd(fds.flows, AG_MAP_FLOWS);
+	maps.settings_ = dup_fd(fds.settings, AG_MAP_SETTINGS);
+	maps.interfaces_ = dup_fd(fds.interfaces, AG_MAP_INTERFACES);
+	maps.read_max_rules();
+	return maps;
+}
+
+void FilterMaps::read_max_rules()
+{
+	bpf_map_info info{};
+	__u32 len = sizeof(info);
+	int err = bpf_obj_get_info_by_fd(rule_table_.get(), &info, &len);
+	if (err)
+		fail("cannot read the info of map {}: {}", AG_MAP_RULE_TABLE, errno_text(errno));
+	max_rules_ = info.max_entries;
+}
+
+std::vector<ag_rule_info> FilterMaps::rule_table() const
+{
+	std::vector<ag_rule_info> table(max_rules_);
+	std::vector<__u32> keys(max_rules_);
+	__u32 batch = 0;
+	__u32 done = 0;
+	bool first = true;
+
+	// One syscall per few thousand slots rather than one per slot.
+	while (done < max_rules_) {
+		__u32 count = max_rules_ - done;
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		int err = bpf_map_lookup_batch(rule_table_.get(), first ? nullptr : &batch, &batch,
+					       keys.data() + done, table.data() + done, &count, &opts);
+		first = false;
+		done += count;
+		if (err) {
+			if (errno == ENOENT)
+				break;
+			fail("cannot read map {}: {}", AG_MAP_RULE_TABLE, errno_text(errno));
+		}
+	}
+	return table;
+}
+
+std::vector<LiveRule> FilterMaps::rules() const
+{
+	std::vector<LiveRule> live;
+	auto table = rule_table();
+	for (std::uint32_t id = 0; id < table.size(); id++) {
+		if (table[id].kind != 0)
+			live.push_back({id, Rule::from_map_info(table[id])});
+	}
+	return live;
+}
+
+std::optional<LiveRule> FilterMaps::find_rule(std::string_view name) const
+{
+	for (auto &live : rules()) {
+		if (live.rule.name == name)
+			return live;
+	}
+	return std::nullopt;
+}
+
+void FilterMaps::write_info(std::uint32_t id, const ag_rule_info &info)
+{
+	if (bpf_map_update_elem(rule_table_.get(), &id, &info, BPF_ANY))
+		fail("cannot write slot {} of map {}: {}", id, AG_MAP_RULE_TABLE, errno_text(errno));
+}
+
+void FilterMaps::zero_rule_counter(std::uint32_t id)
+{
+	std::vector<ag_counter> zeros(possible_cpus());
+	if (bpf_map_update_elem(rule_stats_.get(), &id, zeros.data(), BPF_ANY))
+		fail("cannot reset counter {} of map {}: {}", id, AG_MAP_RULE_STATS, errno_text(errno));
+}
+
+std::uint32_t FilterMaps::add_rule(const Rule &rule)
+{
+	rule.validate();
+
+	auto table = rule_table();
+	std::optional<std::uint32_t> free_id;
+	for (std::uint32_t id = 0; id < table.size(); id++) {
+		if (table[id].kind == 0) {
+			if (!free_id)
+				free_id = id;
+			continue;
+		}
+		Rule existing = Rule::from_map_info(table[id]);
+		if (existing.name == rule.name)
+			fail("cannot add {}: a rule named '{}' exists ({})", rule.describe(), rule.name,
+			     existing.describe());
+		if (existing.same_match(rule))
+			fail("cannot add {}: rule '{}' matches the same packets", rule.describe(),
+			     existing.name);
+	}
+	if (!free_id)
+		fail("cannot add {}: the rule table is full ({} rules, map {})", rule.describe(), max_rules_,
+		     AG_MAP_RULE_TABLE);
+
+	std::uint32_t id = *free_id;
+	std::uint32_t gen = table[id].gen + 1;
+	zero_rule_counter(id);
+	// The slot is live before the trie points at it, so that a flow recorded
+	// by the first matching packet already sees its generation.
+	write_info(id, rule.map_info(gen));
+
+	ag_rule_key key = rule.map_key();
+	ag_rule_ref ref{id, gen};
+	if (bpf_map_update_elem(rules_.get(), &key, &ref, BPF_NOEXIST)) {
+		int err = errno;
+		ag_rule_info freed{};
+		freed.gen = gen + 1;
+		write_info(id, freed);
+		if (err == ENOSPC || err == E2BIG)
+			fail("cannot add {}: map {} is full ({} entries)", rule.describe(), AG_MAP_RULES,
+			     max_rules_);
+		fail("cannot add {} to map {}: {}", rule.describe(), AG_MAP_RULES, errno_text(err));
+	}
+	return id;
+}
+
+void FilterMaps::delete_rule(const LiveRule &live)
+{
+	ag_rule_key key = live.rule.map_key();
+	if (bpf_map_delete_elem(rules_.get(), &key) && errno != ENOENT)
+		fail("cannot delete {} from map {}: {}", live.rule.describe(), AG_MAP_RULES,
+		     errno_text(errno));
+
+	ag_rule_info info{};
+	if (bpf_map_lookup_elem(rule_table_.get(), &live.id, &info))
+		fail("cannot read slot {} of map {}: {}", live.id, AG_MAP_RULE_TABLE, errno_text(errno));
+	// A new generation cuts the flows the rule admitted at their next packet.
+	ag_rule_info freed{};
+	freed.gen = info.gen + 1;
+	write_info(live.id, freed);
+}
+
+ag_counter FilterMaps::sum_percpu(int fd, std::uint32_t index, const char *map_name) const
+{
+	std::vector<ag_counter> values(possible_cpus());
+	if (bpf_map_lookup_elem(fd, &index, values.data()))
+		fail("cannot read entry {} of map {}: {}", index, map_name, errno_text(errno));
+	ag_counter sum{};
+	for (auto &v : values) {
+		sum.packets += v.packets;
+		sum.bytes += v.bytes;
+	}
+	return sum;
+}
+
+std::vector<RuleCounters> FilterMaps::rule_counters() const
+{
+	std::vector<RuleCounters> out;
+	for (auto &live : rules())
+		out.push_back({live, sum_percpu(rule_stats_.get(), live.id, AG_MAP_RULE_STATS)});
+	return out;
+}
+
+HookCounters FilterMaps::hook_counters() const
+{
+	HookCounters out{};
+	for (std::uint32_t i = 0; i < out.size(); i++)
+		out[i] = sum_percpu(hook_stats_.get(), i, AG_MAP_HOOK_STATS);
+	return out;
+}
+
+std::size_t FilterMaps::flow_count() const
+{
+	ag_flow_key key{};
+	ag_flow_key next{};
+	std::size_t count = 0;
+	const void *prev = nullptr;
+	while (bpf_map_get_next_key(flows_.get(), prev, &next) == 0) {
+		count++;
+		key = next;
+		prev = &key;
+	}
+	if (errno != ENOENT)
+		fail("cannot walk map {}: {}", AG_MAP_FLOWS, errno_text(errno));
+	return count;
+}
+
+ag_settings FilterMaps::settings() const
+{
+	std::uint32_t zero = 0;
+	ag_settings settings{};
+	if (bpf_map_lookup_elem(settings_.get(), &zero, &settings))
+		fail("cannot read map {}: {}", AG_MAP_SETTINGS, errno_text(errno));
+	return settings;
+}
+
+void FilterMaps::set_settings(const ag_settings &settings)
+{
+	std::uint32_t zero = 0;
+	if (bpf_map_update_elem(settings_.get(), &zero, &settings, BPF_ANY))
+		fail("cannot write map {}: {}", AG_MAP_SETTINGS, errno_text(errno));
+}
+
+std::vector<ag_interface> FilterMaps::interfaces() const
+{
+	std::vector<ag_interface> out;
+	for (std::uint32_t i = 0; i < AG_MAX_INTERFACES; i++) {
+		ag_interface iface{};
+		if (bpf_map_lookup_elem(interfaces_.get(), &i, &iface))
+			fail("cannot read entry {} of map {}: {}", i, AG_MAP_INTERFACES, errno_text(errno));
+		if (iface.ifindex != 0)
+			out.push_back(iface);
+	}
+	return out;
+}
+
+void FilterMaps::set_interfaces(const std::vector<ag_interface> &interfaces)
+{
+	if (interfaces.size() > AG_MAX_INTERFACES)
+		fail("cannot record {} interfaces: map {} holds {}", interfaces.size(), AG_MAP_INTERFACES,
+		     AG_MAX_INTERFACES);
+	for (std::uint32_t i = 0; i < AG_MAX_INTERFACES; i++) {
+		ag_interface iface = i < interfaces.size() ? interfaces[i] : ag_interface{};
+		if (bpf_map_update_elem(interfaces_.get(), &i, &iface, BPF_ANY))
+			fail("cannot write entry {} of map {}: {}", i, AG_MAP_INTERFACES, errno_text(errno));
+	}
+}
+
+} // namespace airgap

@@ -1,0 +1,75 @@
+// The filter's BPF maps, opened from their pins or from a loaded skeleton,
+// with typed reads and edits. Callers serialise edits (see bpffs.hpp).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "loader/rule.hpp"
+#include "loader/unique_fd.hpp"
+#include "maps/airgap_maps.h"
+
+namespace airgap {
+
+struct LiveRule {
+	std::uint32_t id;
+	Rule rule;
+};
+
+struct RuleCounters {
+	LiveRule rule;
+	ag_counter counter;
+};
+
+using HookCounters = std::array<ag_counter, AG_HOOK_STATS_LEN>;
+
+class FilterMaps {
+public:
+	struct Fds {
+		int rules, rule_table, rule_stats, hook_stats, flows, settings, interfaces;
+	};
+
+	// Open the maps pinned under pin_dir; throws Error naming the missing pin.
+	static FilterMaps open_pinned(const std::string &pin_dir);
+	// Use maps already open, such as a loaded skeleton's; the fds are duplicated.
+	static FilterMaps from_fds(const Fds &fds);
+
+	std::vector<LiveRule> rules() const;
+	std::optional<LiveRule> find_rule(std::string_view name) const;
+
+	// Add a rule; returns its id. Throws Error, changing nothing, when the
+	// rule is invalid, its name or its match is taken, or a map is full.
+	std::uint32_t add_rule(const Rule &rule);
+	// Delete a rule and cut the flows it admitted.
+	void delete_rule(const LiveRule &live);
+
+	// Per-rule counters summed over CPUs, for live rules.
+	std::vector<RuleCounters> rule_counters() const;
+	HookCounters hook_counters() const;
+	std::size_t flow_count() const;
+
+	ag_settings settings() const;
+	void set_settings(const ag_settings &settings);
+
+	std::vector<ag_interface> interfaces() const;
+	void set_interfaces(const std::vector<ag_interface> &interfaces);
+
+	std::uint32_t max_rules() const { return max_rules_; }
+
+private:
+	FilterMaps() = default;
+	void read_max_rules();
+	std::vector<ag_rule_info> rule_table() const;
+	void write_info(std::uint32_t id, const ag_rule_info &info);
+	void zero_rule_counter(std::uint32_t id);
+	ag_counter sum_percpu(int fd, std::uint32_t index, const char *map_name) const;
+
+	UniqueFd rules_, rule_table_, rule_stats_, hook_stats_, flows_, settings_, interfaces_;
+	std::uint32_t max_rules_ = 0;
+};
+
+} // namespace airgap

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install every Debian 12 package that building, testing and running the demo need.
+set -euo pipefail
+
+packages=(
+	# build
+	cmake make g++ clang llvm pkg-config bpftool
+	libbpf-dev libelf-dev zlib1g-dev libmnl-dev
+	libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev catch2
+	# tests and demo
+	iproute2 iptables kmod procps util-linux
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: must run as root (it calls apt-get)" >&2
+	exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

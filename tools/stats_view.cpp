@@ -1,0 +1,162 @@
+#include "tools/stats_view.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "loader/error.hpp"
+
+namespace airgap {
+
+std::string hook_name(unsigned hook)
+{
+	switch (hook) {
+	case AG_HOOK_UPLINK_XDP:
+		return "uplink-xdp";
+	case AG_HOOK_UPLINK_EGRESS:
+		return "uplink-egress";
+	case AG_HOOK_BRIDGE_INGRESS:
+		return "bridge-ingress";
+	case AG_HOOK_BRIDGE_EGRESS:
+		return "bridge-egress";
+	}
+	return fmt::format("hook-{}", hook);
+}
+
+std::string pass_reason_name(unsigned reason)
+{
+	switch (reason) {
+	case AG_PASS_RULE:
+		return "rule";
+	case AG_PASS_FLOW:
+		return "flow";
+	case AG_PASS_LINK:
+		return "link";
+	case AG_PASS_HOST:
+		return "from-host";
+	}
+	return fmt::format("pass-{}", reason);
+}
+
+std::string drop_reason_name(unsigned reason)
+{
+	switch (reason) {
+	case AG_DROP_NO_RULE:
+		return "no-rule";
+	case AG_DROP_MALFORMED:
+		return "malformed";
+	case AG_DROP_NOT_PARSED:
+		return "not-parsed";
+	case AG_DROP_NOT_FROM_HOST:
+		return "not-from-host";
+	case AG_DROP_NOT_TO_HOST:
+		return "not-to-host";
+	case AG_DROP_RULE_REMOVED:
+		return "rule-removed";
+	case AG_DROP_FLOW_EXPIRED:
+		return "flow-expired";
+	}
+	return fmt::format("drop-{}", reason);
+}
+
+std::string rule_match_text(const Rule &rule)
+{
+	if (!protocol_has_ports(rule.proto))
+		return fmt::format("{} {}", protocol_name(rule.proto), rule.peer.to_string());
+	if (rule.port == 0)
+		return fmt::format("{} {} port any", protocol_name(rule.proto), rule.peer.to_string());
+	return fmt::format("{} {} port {}", protocol_name(rule.proto), rule.peer.to_string(), rule.port);
+}
+
+std::string stats_text(const std::vector<RuleCounters> &rules, const HookCounters &hooks, bool all_reasons)
+{
+	std::string out = fmt::format("{:<4} {:<24} {:<10} {:<36} {:>12} {:>14}\n", "ID", "RULE", "KIND", "MATCH",
+				      "PACKETS", "BYTES");
+	for (auto &row : rules) {
+		out += fmt::format("{:<4} {:<24} {:<10} {:<36} {:>12} {:>14}\n", row.rule.id, row.rule.rule.name,
+				   rule_kind_name(row.rule.rule.kind), rule_match_text(row.rule.rule),
+				   row.counter.packets, row.counter.bytes);
+	}
+
+	out += fmt::format("\n{:<16} {:<8} {:<16} {:>12} {:>14}\n", "HOOK", "VERDICT", "REASON", "PACKETS", "BYTES");
+	for (unsigned hook = 0; hook < AG_HOOK_COUNT; hook++) {
+		for (unsigned reason = 0; reason < AG_PASS_REASON_COUNT; reason++) {
+			auto &c = hooks[AG_PASS_SLOT(hook, reason)];
+			if (c.packets || all_reasons)
+				out += fmt::format("{:<16} {:<8} {:<16} {:>12} {:>14}\n", hook_name(hook), "pass",
+						   pass_reason_name(reason), c.packets, c.bytes);
+		}
+		for (unsigned reason = 1; reason < AG_DROP_REASON_COUNT; reason++) {
+			auto &c = hooks[AG_DROP_SLOT(hook, reason)];
+			if (c.packets || all_reasons)
+				out += fmt::format("{:<16} {:<8} {:<16} {:>12} {:>14}\n", hook_name(hook), "drop",
+						   drop_reason_name(reason), c.packets, c.bytes);
+		}
+	}
+	return out;
+}
+
+nlohmann::json stats_json(const std::vector<RuleCounters> &rules, const HookCounters &hooks)
+{
+	nlohmann::json out;
+	out["rules"] = nlohmann::json::array();
+	for (auto &row : rules) {
+		const Rule &rule = row.rule.rule;
+		out["rules"].push_back({
+			{"id", row.rule.id},
+			{"name", rule.name},
+			{"kind", rule_kind_name(rule.kind)},
+			{"proto", protocol_name(rule.proto)},
+			{"address", rule.peer.to_string()},
+			{"port", rule.port},
+			{"packets", row.counter.packets},
+			{"bytes", row.counter.bytes},
+		});
+	}
+	out["hooks"] = nlohmann::json::object();
+	for (unsigned hook = 0; hook < AG_HOOK_COUNT; hook++) {
+		nlohmann::json pass = nlohmann::json::object();
+		nlohmann::json drop = nlohmann::json::object();
+		for (unsigned reason = 0; reason < AG_PASS_REASON_COUNT; reason++) {
+			auto &c = hooks[AG_PASS_SLOT(hook, reason)];
+			pass[pass_reason_name(reason)] = {{"packets", c.packets}, {"bytes", c.bytes}};
+		}
+		for (unsigned reason = 1; reason < AG_DROP_REASON_COUNT; reason++) {
+			auto &c = hooks[AG_DROP_SLOT(hook, reason)];
+			drop[drop_reason_name(reason)] = {{"packets", c.packets}, {"bytes", c.bytes}};
+		}
+		out["hooks"][hook_name(hook)] = {{"pass", pass}, {"drop", drop}};
+	}
+	return out;
+}
+
+std::string status_text(const FilterStatus &status, const std::string &pin_dir)
+{
+	std::string out = fmt::format("airgap-bpf is loaded (pins under {})\n", pin_dir);
+	out += fmt::format("rules: {} of {}\ntracked flows: {}\ndhcp: {}\n\n", status.rules, status.max_rules,
+			   status.flows, (status.settings.flags & AG_SETTING_DHCP) ? "allowed" : "blocked");
+	for (auto &iface : status.interfaces) {
+		const char *role = iface.recorded.role == AG_ROLE_UPLINK ? "uplink" : "bridge";
+		out += fmt::format("{} {} (index {})", role, iface.recorded.name, iface.recorded.ifindex);
+		if (!iface.present) {
+			out += ": interface is gone\n";
+			continue;
+		}
+		out += "\n";
+		for (auto &hook : iface.hooks) {
+			std::string state = hook.program.empty()
+						    ? "MISSING"
+						    : fmt::format("{} (id {})", hook.program, hook.program_id);
+			out += fmt::format("  {:<11} {}", hook.hook, state);
+			if (hook.hook == "xdp" && iface.recorded.xdp_mode == AG_XDP_NATIVE)
+				out += ", native mode";
+			else if (hook.hook == "xdp" && iface.recorded.xdp_mode == AG_XDP_GENERIC)
+				out += fmt::format(", generic mode (native failed: {})",
+						   errno_text(iface.recorded.native_xdp_errno));
+			out += "\n";
+		}
+	}
+	return out;
+}
+
+} // namespace airgap
