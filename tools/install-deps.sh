@@ -9,6 +9,8 @@ packages=(
 	libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev catch2
 	# tests and demo
 	iproute2 iptables kmod procps util-linux
+	# kernel gate: Debian 12's 6.1 kernel booted under qemu
+	qemu-system-x86 busybox-static cpio
 )
 
 if [ "$(id -u)" -ne 0 ]; then
