@@ -178,7 +178,7 @@ void load_fresh(const LoadRequest &request, const std::vector<Interface> &interf
 	try {
 		FilterMaps maps = FilterMaps::from_fds(programs.map_fds());
 		maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
-		apply_rules(maps, request.policy.effective_rules());
+		maps.replace_rules(request.policy.effective_rules());
 
 		std::string link_dir = request.pin_dir + "/links";
 		if (mkdir(link_dir.c_str(), 0700) && errno != EEXIST)
@@ -211,7 +211,7 @@ void load_replace(const LoadRequest &request, const std::vector<Interface> &inte
 	FilterMaps maps = FilterMaps::from_fds(programs.map_fds());
 
 	maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
-	apply_rules(maps, request.policy.effective_rules());
+	maps.replace_rules(request.policy.effective_rules());
 
 	std::vector<ag_interface> records;
 	for (auto &iface : interfaces) {
@@ -234,26 +234,6 @@ void load_replace(const LoadRequest &request, const std::vector<Interface> &inte
 }
 
 } // namespace
-
-void apply_rules(FilterMaps &maps, const std::vector<Rule> &rules)
-{
-	for (auto &rule : rules)
-		rule.validate();
-	if (rules.size() > maps.max_rules())
-		fail("the policy has {} rules but the rule table holds {}", rules.size(), maps.max_rules());
-
-	auto live = maps.rules();
-	for (auto &existing : live) {
-		bool wanted = std::any_of(rules.begin(), rules.end(), [&](auto &r) { return r == existing.rule; });
-		if (!wanted)
-			maps.delete_rule(existing);
-	}
-	for (auto &rule : rules) {
-		bool present = std::any_of(live.begin(), live.end(), [&](auto &l) { return l.rule == rule; });
-		if (!present)
-			maps.add_rule(rule);
-	}
-}
 
 void load_filter(const LoadRequest &request)
 {

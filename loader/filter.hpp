@@ -1,6 +1,7 @@
 // The filter as a whole: load, unload and status over the pin directory.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,8 +16,8 @@ struct LoadRequest {
 	std::vector<std::string> bridges; // names or fnmatch(3) patterns
 	Policy policy;
 	bool replace = false; // swap the programs of a loaded filter, keeping its maps
-	std::uint32_t max_rules = AG_DEFAULT_MAX_RULES;
-	std::uint32_t max_flows = AG_DEFAULT_MAX_FLOWS;
+	std::optional<std::uint32_t> max_rules; // unset: pinned size, or the default
+	std::optional<std::uint32_t> max_flows;
 };
 
 // Load the programs, apply the policy's rules, attach to the uplink and the
@@ -25,9 +26,6 @@ void load_filter(const LoadRequest &request);
 
 // Detach everything and remove the pins. Returns false when nothing was loaded.
 bool unload_filter(const std::string &pin_dir);
-
-// Make the live rules equal to rules: delete those not in it, add the missing.
-void apply_rules(FilterMaps &maps, const std::vector<Rule> &rules);
 
 struct HookStatus {
 	std::string hook; // "xdp", "tc ingress", "tc egress"

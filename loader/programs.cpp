@@ -34,17 +34,17 @@ void set_size(bpf_map *map, std::uint32_t size)
 		fail("cannot size map {} to {} entries: {}", bpf_map__name(map), size, errno_text(err));
 }
 
-std::uint32_t keep_pinned_size(const ProgramOptions &options, const char *name, std::uint32_t requested)
+// A reload reuses the pinned maps, so it must create nothing of another size.
+std::uint32_t map_size(const ProgramOptions &options, const char *name, std::optional<std::uint32_t> requested,
+		       std::uint32_t fallback)
 {
-	if (!options.pin_dir)
-		return requested;
-	auto pinned = pinned_max_entries(*options.pin_dir, name);
-	if (pinned && *pinned != requested) {
+	auto pinned = options.pin_dir ? pinned_max_entries(*options.pin_dir, name) : std::nullopt;
+	if (pinned && requested && *pinned != *requested)
 		log::warn("map {} is pinned with {} entries; keeping that size instead of {}", name, *pinned,
-			  requested);
+			  *requested);
+	if (pinned)
 		return *pinned;
-	}
-	return requested;
+	return requested.value_or(fallback);
 }
 
 } // namespace
@@ -69,9 +69,12 @@ Programs Programs::load(const ProgramOptions &options)
 	if (!skel)
 		fail("cannot open the BPF object: {}", errno_text(errno));
 
-	std::uint32_t max_rules = keep_pinned_size(options, AG_MAP_RULE_TABLE, options.max_rules);
-	std::uint32_t max_flows = keep_pinned_size(options, AG_MAP_FLOWS, options.max_flows);
-	set_size(skel->maps.ag_rules, max_rules);
+	std::uint32_t max_rules = map_size(options, AG_MAP_RULE_TABLE, options.max_rules, AG_DEFAULT_MAX_RULES);
+	std::uint32_t max_flows = map_size(options, AG_MAP_FLOWS, options.max_flows, AG_DEFAULT_MAX_FLOWS);
+	// The inner-map template of ag_rules keeps its default size: the kernel
+	// compares an LPM trie's type, key, value and flags when it is swapped
+	// in, not its size.
+	set_size(skel->maps.ag_rule_trie, max_rules);
 	set_size(skel->maps.ag_rule_table, max_rules);
 	set_size(skel->maps.ag_rule_stats, max_rules);
 	set_size(skel->maps.ag_flows, max_flows);

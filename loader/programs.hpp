@@ -14,8 +14,9 @@ namespace airgap {
 struct ProgramOptions {
 	// Pin (or reuse) the maps under this bpffs directory; none: no pinning.
 	std::optional<std::string> pin_dir;
-	std::uint32_t max_rules = AG_DEFAULT_MAX_RULES;
-	std::uint32_t max_flows = AG_DEFAULT_MAX_FLOWS;
+	// Map sizes. Unset: the pinned maps' sizes, or the defaults on a first load.
+	std::optional<std::uint32_t> max_rules;
+	std::optional<std::uint32_t> max_flows;
 };
 
 class Programs {

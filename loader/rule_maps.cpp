@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -136,6 +137,104 @@ void FilterMaps::zero_rule_counter(std::uint32_t id)
 		fail("cannot reset counter {} of map {}: {}", id, AG_MAP_RULE_STATS, errno_text(errno));
 }
 
+UniqueFd FilterMaps::live_trie() const
+{
+	std::uint32_t zero = 0;
+	std::uint32_t trie_id = 0;
+	if (bpf_map_lookup_elem(rules_.get(), &zero, &trie_id))
+		fail("cannot read slot 0 of map {}: {}", AG_MAP_RULES, errno_text(errno));
+	UniqueFd trie(bpf_map_get_fd_by_id(trie_id));
+	if (!trie)
+		fail("cannot open the rule trie (map id {}) of map {}: {}", trie_id, AG_MAP_RULES,
+		     errno_text(errno));
+	return trie;
+}
+
+UniqueFd FilterMaps::create_trie() const
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	UniqueFd trie(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "ag_rule_trie", sizeof(ag_rule_key),
+				     sizeof(ag_rule_ref), max_rules_, &opts));
+	if (!trie)
+		fail("cannot create a rule trie of {} entries: {}", max_rules_, errno_text(errno));
+	return trie;
+}
+
+void FilterMaps::free_slot(std::uint32_t id, std::uint32_t gen)
+{
+	// A new generation cuts the flows the slot's rule admitted at their next packet.
+	ag_rule_info freed{};
+	freed.gen = gen + 1;
+	write_info(id, freed);
+}
+
+void FilterMaps::replace_rules(const std::vector<Rule> &rules)
+{
+	for (std::size_t i = 0; i < rules.size(); i++) {
+		rules[i].validate();
+		for (std::size_t j = 0; j < i; j++) {
+			if (rules[i].name == rules[j].name)
+				fail("rule name '{}' is used twice", rules[i].name);
+			if (rules[i].same_match(rules[j]))
+				fail("rules '{}' and '{}' match the same packets", rules[j].name, rules[i].name);
+		}
+	}
+	if (rules.size() > max_rules_)
+		fail("{} rules do not fit the rule table of {} (map {})", rules.size(), max_rules_,
+		     AG_MAP_RULE_TABLE);
+
+	auto table = rule_table();
+	std::vector<bool> kept(table.size(), false);
+	std::vector<ag_rule_ref> refs(rules.size());
+	std::vector<std::uint32_t> added;
+	std::uint32_t next_free = 0;
+
+	try {
+		for (std::size_t i = 0; i < rules.size(); i++) {
+			auto same = std::find_if(table.begin(), table.end(), [&](const ag_rule_info &info) {
+				return info.kind != 0 && Rule::from_map_info(info) == rules[i];
+			});
+			if (same != table.end()) {
+				auto id = static_cast<std::uint32_t>(same - table.begin());
+				kept[id] = true;
+				refs[i] = {id, same->gen};
+				continue;
+			}
+			while (next_free < table.size() && table[next_free].kind != 0)
+				next_free++;
+			if (next_free == table.size())
+				fail("no free slot for rule '{}': the rule table holds {} rules (map {})",
+				     rules[i].name, max_rules_, AG_MAP_RULE_TABLE);
+			std::uint32_t id = next_free++;
+			std::uint32_t gen = table[id].gen + 1;
+			zero_rule_counter(id);
+			write_info(id, rules[i].map_info(gen));
+			added.push_back(id);
+			refs[i] = {id, gen};
+		}
+
+		UniqueFd trie = create_trie();
+		for (std::size_t i = 0; i < rules.size(); i++) {
+			ag_rule_key key = rules[i].map_key();
+			if (bpf_map_update_elem(trie.get(), &key, &refs[i], BPF_NOEXIST))
+				fail("cannot add {} to a new rule trie: {}", rules[i].describe(), errno_text(errno));
+		}
+		std::uint32_t zero = 0;
+		int trie_fd = trie.get();
+		if (bpf_map_update_elem(rules_.get(), &zero, &trie_fd, BPF_ANY))
+			fail("cannot switch map {} to the new rule trie: {}", AG_MAP_RULES, errno_text(errno));
+	} catch (const Error &) {
+		for (auto id : added)
+			free_slot(id, table[id].gen + 1);
+		throw;
+	}
+
+	for (std::uint32_t id = 0; id < table.size(); id++) {
+		if (table[id].kind != 0 && !kept[id])
+			free_slot(id, table[id].gen);
+	}
+}
+
 std::uint32_t FilterMaps::add_rule(const Rule &rule)
 {
 	rule.validate();
@@ -169,11 +268,10 @@ std::uint32_t FilterMaps::add_rule(const Rule &rule)
 
 	ag_rule_key key = rule.map_key();
 	ag_rule_ref ref{id, gen};
-	if (bpf_map_update_elem(rules_.get(), &key, &ref, BPF_NOEXIST)) {
+	UniqueFd trie = live_trie();
+	if (bpf_map_update_elem(trie.get(), &key, &ref, BPF_NOEXIST)) {
 		int err = errno;
-		ag_rule_info freed{};
-		freed.gen = gen + 1;
-		write_info(id, freed);
+		free_slot(id, gen);
 		if (err == ENOSPC || err == E2BIG)
 			fail("cannot add {}: map {} is full ({} entries)", rule.describe(), AG_MAP_RULES,
 			     max_rules_);
@@ -185,17 +283,14 @@ std::uint32_t FilterMaps::add_rule(const Rule &rule)
 void FilterMaps::delete_rule(const LiveRule &live)
 {
 	ag_rule_key key = live.rule.map_key();
-	if (bpf_map_delete_elem(rules_.get(), &key) && errno != ENOENT)
-		fail("cannot delete {} from map {}: {}", live.rule.describe(), AG_MAP_RULES,
-		     errno_text(errno));
+	UniqueFd trie = live_trie();
+	if (bpf_map_delete_elem(trie.get(), &key) && errno != ENOENT)
+		fail("cannot delete {} from the rule trie: {}", live.rule.describe(), errno_text(errno));
 
 	ag_rule_info info{};
 	if (bpf_map_lookup_elem(rule_table_.get(), &live.id, &info))
 		fail("cannot read slot {} of map {}: {}", live.id, AG_MAP_RULE_TABLE, errno_text(errno));
-	// A new generation cuts the flows the rule admitted at their next packet.
-	ag_rule_info freed{};
-	freed.gen = info.gen + 1;
-	write_info(live.id, freed);
+	free_slot(live.id, info.gen);
 }
 
 ag_counter FilterMaps::sum_percpu(int fd, std::uint32_t index, const char *map_name) const

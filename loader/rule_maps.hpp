@@ -46,6 +46,11 @@ public:
 	std::uint32_t add_rule(const Rule &rule);
 	// Delete a rule and cut the flows it admitted.
 	void delete_rule(const LiveRule &live);
+	// Make the live rules exactly rules, in one switch: the new rule set is
+	// built in a new trie beside the live one, then swapped in. Rules that
+	// stay keep their ids, counters and flows; removed rules' flows are cut.
+	// Throws Error, changing nothing, when a rule is invalid or a map full.
+	void replace_rules(const std::vector<Rule> &rules);
 
 	// Per-rule counters summed over CPUs, for live rules.
 	std::vector<RuleCounters> rule_counters() const;
@@ -67,6 +72,9 @@ private:
 	void write_info(std::uint32_t id, const ag_rule_info &info);
 	void zero_rule_counter(std::uint32_t id);
 	ag_counter sum_percpu(int fd, std::uint32_t index, const char *map_name) const;
+	UniqueFd live_trie() const;
+	UniqueFd create_trie() const;
+	void free_slot(std::uint32_t id, std::uint32_t gen);
 
 	UniqueFd rules_, rule_table_, rule_stats_, hook_stats_, flows_, settings_, interfaces_;
 	std::uint32_t max_rules_ = 0;

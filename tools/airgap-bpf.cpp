@@ -53,8 +53,8 @@ void add_load(CLI::App &app, GlobalOptions &global)
 	auto bridges = std::make_shared<std::vector<std::string>>();
 	auto policy_path = std::make_shared<std::string>();
 	auto replace = std::make_shared<bool>(false);
-	auto max_rules = std::make_shared<std::uint32_t>(AG_DEFAULT_MAX_RULES);
-	auto max_flows = std::make_shared<std::uint32_t>(AG_DEFAULT_MAX_FLOWS);
+	auto max_rules = std::make_shared<std::uint32_t>(0);
+	auto max_flows = std::make_shared<std::uint32_t>(0);
 
 	cmd->add_option("uplink", *uplink, "Interface to the network (XDP and TC egress); default: the policy's");
 	cmd->add_option("--bridge", *bridges,
@@ -62,9 +62,11 @@ void add_load(CLI::App &app, GlobalOptions &global)
 	cmd->add_option("--policy", *policy_path, "Policy file (TOML) with rules, DNS and DHCP settings");
 	cmd->add_flag("--replace", *replace,
 		      "Swap the programs and policy of a loaded filter in place, keeping flows and counters");
-	cmd->add_option("--max-rules", *max_rules, "Size of the rule table, in rules (first load only)")
+	cmd->add_option("--max-rules", *max_rules,
+			fmt::format("Size of the rule table, in rules; first load only (default {})", AG_DEFAULT_MAX_RULES))
 		->check(CLI::Range(1u, 1u << 20));
-	cmd->add_option("--max-flows", *max_flows, "Size of the flow table, in flows (first load only)")
+	cmd->add_option("--max-flows", *max_flows,
+			fmt::format("Size of the flow table, in flows; first load only (default {})", AG_DEFAULT_MAX_FLOWS))
 		->check(CLI::Range(1u, 1u << 24));
 
 	cmd->callback([=, &global] {
@@ -75,8 +77,10 @@ void add_load(CLI::App &app, GlobalOptions &global)
 		request.uplink = !uplink->empty() ? *uplink : request.policy.uplink.value_or("");
 		request.bridges = !bridges->empty() ? *bridges : request.policy.bridges;
 		request.replace = *replace;
-		request.max_rules = *max_rules;
-		request.max_flows = *max_flows;
+		if (*max_rules)
+			request.max_rules = *max_rules;
+		if (*max_flows)
+			request.max_flows = *max_flows;
 		check_network_namespace();
 		load_filter(request);
 		std::printf("airgap-bpf loaded: uplink %s, %zu bridge name(s), %zu rule(s)\n", request.uplink.c_str(),

@@ -8,14 +8,28 @@
 
 /* Sizes marked "set by the loader" are placeholders the loader overrides
  * between open and load. */
-struct {
+/*
+ * The rules live in an LPM trie reached through a one-slot array of maps, so
+ * that the loader can build a whole new rule set in a second trie and switch
+ * to it with one update: no packet ever sees half of a policy.
+ */
+struct ag_rule_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__type(key, struct ag_rule_key);
 	__type(value, struct ag_rule_ref);
 	__uint(max_entries, AG_DEFAULT_MAX_RULES); /* set by the loader */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
+} ag_rule_trie SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__type(key, __u32);
+	__uint(max_entries, 1);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} ag_rules SEC(".maps");
+	__array(values, struct ag_rule_trie);
+} ag_rules SEC(".maps") = {
+	.values = { [0] = &ag_rule_trie },
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

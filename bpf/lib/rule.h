@@ -23,17 +23,21 @@ static __always_inline struct ag_rule_ref *lookup_rule(__u8 kind, __u8 proto, __
 		.port = proto_has_ports(proto) ? port : 0,
 	};
 	struct ag_rule_ref *ref;
+	__u32 zero = 0;
+	void *trie = bpf_map_lookup_elem(&ag_rules, &zero);
 
+	if (!trie)
+		return NULL;
 	key.addr[0] = addr[0];
 	key.addr[1] = addr[1];
 	key.addr[2] = addr[2];
 	key.addr[3] = addr[3];
 
-	ref = bpf_map_lookup_elem(&ag_rules, &key);
+	ref = bpf_map_lookup_elem(trie, &key);
 	if (ref || key.port == 0)
 		return ref;
 	key.port = 0;
-	return bpf_map_lookup_elem(&ag_rules, &key);
+	return bpf_map_lookup_elem(trie, &key);
 }
 
 /* True while the rule that admitted a flow still exists in the same generation. */
