@@ -68,39 +68,83 @@ std::string rule_match_text(const Rule &rule)
 	return fmt::format("{} {} port {}", protocol_name(rule.proto), rule.peer.to_string(), rule.port);
 }
 
-std::string stats_text(const std::vector<RuleCounters> &rules, const HookCounters &hooks, bool all_reasons)
+StatsSnapshot read_stats(const FilterMaps &maps)
 {
-	std::string out = fmt::format("{:<4} {:<24} {:<10} {:<36} {:>12} {:>14}\n", "ID", "RULE", "KIND", "MATCH",
-				      "PACKETS", "BYTES");
-	for (auto &row : rules) {
-		out += fmt::format("{:<4} {:<24} {:<10} {:<36} {:>12} {:>14}\n", row.rule.id, row.rule.rule.name,
-				   rule_kind_name(row.rule.rule.kind), rule_match_text(row.rule.rule),
-				   row.counter.packets, row.counter.bytes);
-	}
+	return StatsSnapshot{maps.rule_counters(), maps.hook_counters()};
+}
 
-	out += fmt::format("\n{:<16} {:<8} {:<16} {:>12} {:>14}\n", "HOOK", "VERDICT", "REASON", "PACKETS", "BYTES");
-	for (unsigned hook = 0; hook < AG_HOOK_COUNT; hook++) {
-		for (unsigned reason = 0; reason < AG_PASS_REASON_COUNT; reason++) {
-			auto &c = hooks[AG_PASS_SLOT(hook, reason)];
-			if (c.packets || all_reasons)
-				out += fmt::format("{:<16} {:<8} {:<16} {:>12} {:>14}\n", hook_name(hook), "pass",
-						   pass_reason_name(reason), c.packets, c.bytes);
-		}
-		for (unsigned reason = 1; reason < AG_DROP_REASON_COUNT; reason++) {
-			auto &c = hooks[AG_DROP_SLOT(hook, reason)];
-			if (c.packets || all_reasons)
-				out += fmt::format("{:<16} {:<8} {:<16} {:>12} {:>14}\n", hook_name(hook), "drop",
-						   drop_reason_name(reason), c.packets, c.bytes);
-		}
+namespace {
+
+struct Rate {
+	double packets;
+	double bytes;
+};
+
+Rate rate_of(const ag_counter &now, const ag_counter *before, double seconds)
+{
+	if (!before || seconds <= 0 || now.packets < before->packets)
+		return {0, 0};
+	return {(now.packets - before->packets) / seconds, (now.bytes - before->bytes) / seconds};
+}
+
+const ag_counter *earlier_rule(const StatsSnapshot *before, const RuleCounters &row)
+{
+	if (!before)
+		return nullptr;
+	for (auto &old : before->rules) {
+		if (old.rule.id == row.rule.id && old.rule.rule == row.rule.rule)
+			return &old.counter;
+	}
+	return nullptr;
+}
+
+std::string counter_columns(const ag_counter &c, const ag_counter *before, bool rates, double seconds)
+{
+	std::string out = fmt::format(" {:>12} {:>14}", c.packets, c.bytes);
+	if (rates) {
+		Rate r = rate_of(c, before, seconds);
+		out += fmt::format(" {:>10.1f} {:>12.1f}", r.packets, r.bytes);
 	}
 	return out;
 }
 
-nlohmann::json stats_json(const std::vector<RuleCounters> &rules, const HookCounters &hooks)
+} // namespace
+
+std::string stats_text(const StatsSnapshot &now, bool all_reasons, const StatsSnapshot *before, double seconds)
+{
+	bool rates = before != nullptr;
+	std::string rate_header = rates ? fmt::format(" {:>10} {:>12}", "PKT/S", "BYTES/S") : "";
+	std::string out = fmt::format("{:<4} {:<24} {:<10} {:<36} {:>12} {:>14}{}\n", "ID", "RULE", "KIND", "MATCH",
+				      "PACKETS", "BYTES", rate_header);
+	for (auto &row : now.rules) {
+		out += fmt::format("{:<4} {:<24} {:<10} {:<36}", row.rule.id, row.rule.rule.name,
+				   rule_kind_name(row.rule.rule.kind), rule_match_text(row.rule.rule));
+		out += counter_columns(row.counter, earlier_rule(before, row), rates, seconds) + "\n";
+	}
+
+	out += fmt::format("\n{:<16} {:<8} {:<16} {:>12} {:>14}{}\n", "HOOK", "VERDICT", "REASON", "PACKETS", "BYTES",
+			   rate_header);
+	auto row = [&](unsigned hook, const char *verdict, const std::string &reason, unsigned slot) {
+		const ag_counter &c = now.hooks[slot];
+		if (!c.packets && !all_reasons)
+			return;
+		out += fmt::format("{:<16} {:<8} {:<16}", hook_name(hook), verdict, reason);
+		out += counter_columns(c, before ? &before->hooks[slot] : nullptr, rates, seconds) + "\n";
+	};
+	for (unsigned hook = 0; hook < AG_HOOK_COUNT; hook++) {
+		for (unsigned reason = 0; reason < AG_PASS_REASON_COUNT; reason++)
+			row(hook, "pass", pass_reason_name(reason), AG_PASS_SLOT(hook, reason));
+		for (unsigned reason = 1; reason < AG_DROP_REASON_COUNT; reason++)
+			row(hook, "drop", drop_reason_name(reason), AG_DROP_SLOT(hook, reason));
+	}
+	return out;
+}
+
+nlohmann::json stats_json(const StatsSnapshot &now)
 {
 	nlohmann::json out;
 	out["rules"] = nlohmann::json::array();
-	for (auto &row : rules) {
+	for (auto &row : now.rules) {
 		const Rule &rule = row.rule.rule;
 		out["rules"].push_back({
 			{"id", row.rule.id},
@@ -118,14 +162,52 @@ nlohmann::json stats_json(const std::vector<RuleCounters> &rules, const HookCoun
 		nlohmann::json pass = nlohmann::json::object();
 		nlohmann::json drop = nlohmann::json::object();
 		for (unsigned reason = 0; reason < AG_PASS_REASON_COUNT; reason++) {
-			auto &c = hooks[AG_PASS_SLOT(hook, reason)];
+			auto &c = now.hooks[AG_PASS_SLOT(hook, reason)];
 			pass[pass_reason_name(reason)] = {{"packets", c.packets}, {"bytes", c.bytes}};
 		}
 		for (unsigned reason = 1; reason < AG_DROP_REASON_COUNT; reason++) {
-			auto &c = hooks[AG_DROP_SLOT(hook, reason)];
+			auto &c = now.hooks[AG_DROP_SLOT(hook, reason)];
 			drop[drop_reason_name(reason)] = {{"packets", c.packets}, {"bytes", c.bytes}};
 		}
 		out["hooks"][hook_name(hook)] = {{"pass", pass}, {"drop", drop}};
+	}
+	return out;
+}
+
+std::string stats_prometheus(const StatsSnapshot &now)
+{
+	std::string out;
+	auto family = [&](const char *name, const char *help) {
+		out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name, help, name);
+	};
+	auto rule_labels = [](const RuleCounters &row) {
+		return fmt::format("id=\"{}\",name=\"{}\",kind=\"{}\"", row.rule.id, row.rule.rule.name,
+				   rule_kind_name(row.rule.rule.kind));
+	};
+
+	family("airgap_rule_packets_total", "Packets a rule admitted.");
+	for (auto &row : now.rules)
+		out += fmt::format("airgap_rule_packets_total{{{}}} {}\n", rule_labels(row), row.counter.packets);
+	family("airgap_rule_bytes_total", "Bytes a rule admitted.");
+	for (auto &row : now.rules)
+		out += fmt::format("airgap_rule_bytes_total{{{}}} {}\n", rule_labels(row), row.counter.bytes);
+
+	for (const char *unit : {"packets", "bytes"}) {
+		bool packets = std::string_view(unit) == "packets";
+		std::string name = fmt::format("airgap_hook_{}_total", unit);
+		family(name.c_str(), packets ? "Packets a hook passed or dropped, by reason."
+					     : "Bytes a hook passed or dropped, by reason.");
+		auto line = [&](unsigned hook, const char *verdict, const std::string &reason, unsigned slot) {
+			const ag_counter &c = now.hooks[slot];
+			out += fmt::format("{}{{hook=\"{}\",verdict=\"{}\",reason=\"{}\"}} {}\n", name, hook_name(hook),
+					   verdict, reason, packets ? c.packets : c.bytes);
+		};
+		for (unsigned hook = 0; hook < AG_HOOK_COUNT; hook++) {
+			for (unsigned reason = 0; reason < AG_PASS_REASON_COUNT; reason++)
+				line(hook, "pass", pass_reason_name(reason), AG_PASS_SLOT(hook, reason));
+			for (unsigned reason = 1; reason < AG_DROP_REASON_COUNT; reason++)
+				line(hook, "drop", drop_reason_name(reason), AG_DROP_SLOT(hook, reason));
+		}
 	}
 	return out;
 }

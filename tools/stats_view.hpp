@@ -15,9 +15,20 @@ std::string pass_reason_name(unsigned reason);
 std::string drop_reason_name(unsigned reason);
 std::string rule_match_text(const Rule &rule);
 
-// Per-rule rows, then per-hook rows; with all_reasons, zero rows too.
-std::string stats_text(const std::vector<RuleCounters> &rules, const HookCounters &hooks, bool all_reasons);
-nlohmann::json stats_json(const std::vector<RuleCounters> &rules, const HookCounters &hooks);
+struct StatsSnapshot {
+	std::vector<RuleCounters> rules;
+	HookCounters hooks{};
+};
+
+StatsSnapshot read_stats(const FilterMaps &maps);
+
+// Per-rule rows, then per-hook rows; with all_reasons, zero rows too. Given
+// an earlier snapshot taken `seconds` before, each row also shows its rate.
+std::string stats_text(const StatsSnapshot &now, bool all_reasons, const StatsSnapshot *before = nullptr,
+		       double seconds = 0);
+nlohmann::json stats_json(const StatsSnapshot &now);
+// The Prometheus text exposition format, for node_exporter's textfile collector.
+std::string stats_prometheus(const StatsSnapshot &now);
 
 std::string status_text(const FilterStatus &status, const std::string &pin_dir);
 
