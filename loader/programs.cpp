@@ -6,6 +6,7 @@
 
 #include "airgap_bpf.skel.h"
 #include "loader/error.hpp"
+#include "loader/kernel_features.hpp"
 #include "loader/log.hpp"
 
 namespace airgap {
@@ -87,6 +88,7 @@ Programs Programs::load(const ProgramOptions &options)
 		}
 	}
 
+	require_kernel_features();
 	int err = airgap_bpf__load(skel.get());
 	if (err)
 		fail("cannot load the BPF programs: {}{}", errno_text(err),
