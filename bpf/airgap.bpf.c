@@ -13,29 +13,15 @@
 #include "lib/parse.h"
 #include "lib/rule.h"
 #include "lib/flow.h"
+#include "lib/link.h"
 
 #define AG_AF_INET 2
+#define AG_AF_INET6 10
 
 /* How much of an skb must be linear for the parser: Ethernet, two VLAN tags,
- * an IPv4 header with options and a TCP header with options. */
-#define AG_PULL_LEN (14 + 2 * 4 + 60 + 60)
-
-#define AG_DHCP_SERVER_PORT 67
-#define AG_DHCP_CLIENT_PORT 68
-
-static __always_inline bool dhcp_enabled(void)
-{
-	__u32 zero = 0;
-	struct ag_settings *settings = bpf_map_lookup_elem(&ag_settings, &zero);
-
-	return settings && (settings->flags & AG_SETTING_DHCP);
-}
-
-static __always_inline bool is_dhcp(const struct ag_packet *pkt, __u16 sport, __u16 dport)
-{
-	return pkt->proto == IPPROTO_UDP && pkt->sport == bpf_htons(sport) &&
-	       pkt->dport == bpf_htons(dport);
-}
+ * an IPv6 header with a few extension headers, and a TCP header with options,
+ * or an ICMP error with the packet it quotes. */
+#define AG_PULL_LEN 256
 
 /* Make the headers the parser reads linear, when the skb is long enough to have them. */
 static __always_inline void pull_headers(struct __sk_buff *skb)
@@ -46,46 +32,80 @@ static __always_inline void pull_headers(struct __sk_buff *skb)
 		bpf_skb_pull_data(skb, want);
 }
 
-/* Inbound on the uplink: replies of tracked flows, allow-in rules, ARP and DHCP replies. */
-static __always_inline int uplink_ingress_verdict(struct ag_packet *pkt, void *data, void *data_end,
-						  __u32 len)
+/*
+ * What the uplink hooks share once the link's own traffic is out of the way:
+ * later fragments follow their first one, ICMP errors follow the flow they
+ * quote, other packets need a tracked flow or a rule of kind rule_kind,
+ * matched on the remote address and the host-side port.
+ */
+static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_direction dir, __u8 rule_kind,
+					       __u32 len)
 {
+	struct ag_rule_ref admitted;
 	struct ag_flow_key key;
 	struct ag_rule_ref *rule;
-	__u64 now;
+	__u64 now = bpf_ktime_get_coarse_ns();
 	int err;
 
-	err = parse_packet(data, data_end, len, pkt);
-	if (err)
-		return AG_DROP(err);
-	if (pkt->eth_proto == bpf_htons(ETH_P_ARP))
-		return AG_PASS(AG_PASS_LINK);
-	if (pkt->eth_proto != bpf_htons(ETH_P_IP))
-		return AG_DROP(AG_DROP_NOT_PARSED);
-	if (is_dhcp(pkt, AG_DHCP_SERVER_PORT, AG_DHCP_CLIENT_PORT) && dhcp_enabled())
-		return AG_PASS(AG_PASS_LINK);
+	if (pkt->fragment == AG_FRAG_LATER) {
+		err = fragment_admit(pkt, len, now);
+		return err ? AG_DROP(err) : AG_PASS(AG_PASS_FRAGMENT);
+	}
 
-	now = bpf_ktime_get_coarse_ns();
-	flow_key_of(&key, pkt, AG_TO_HOST);
-	err = flow_admit(&key, pkt, len, now);
-	if (!err)
+	if (pkt->icmp_error) {
+		/* The quoted packet travelled the other way, between the same
+		 * host address and remote. */
+		const __be32 *host = dir == AG_TO_HOST ? pkt->daddr : pkt->saddr;
+		const __be32 *quoted_host = dir == AG_TO_HOST ? pkt->quoted.saddr : pkt->quoted.daddr;
+
+		if (host[0] != quoted_host[0] || host[1] != quoted_host[1] || host[2] != quoted_host[2] ||
+		    host[3] != quoted_host[3])
+			return AG_DROP(AG_DROP_NO_RULE);
+		err = related_admit(pkt, dir == AG_TO_HOST ? AG_FROM_HOST : AG_TO_HOST, len, now);
+		return err ? AG_DROP(err) : AG_PASS(AG_PASS_RELATED);
+	}
+
+	flow_key_of(&key, pkt, dir);
+	err = flow_admit(&key, pkt, len, now, &admitted);
+	if (!err) {
+		fragment_record(pkt, &admitted, now);
 		return AG_PASS(AG_PASS_FLOW);
+	}
 
-	rule = lookup_rule(AG_RULE_ALLOW_IN, pkt->proto, pkt->dport, pkt->saddr);
+	if (dir == AG_TO_HOST)
+		rule = lookup_rule(rule_kind, pkt->proto, pkt->dport, pkt->saddr);
+	else
+		rule = lookup_rule(rule_kind, pkt->proto, pkt->dport, pkt->daddr);
 	if (!rule)
 		return AG_DROP(err);
 	flow_record(&key, pkt, rule, now);
+	fragment_record(pkt, rule, now);
 	count_rule(rule->id, len);
 	return AG_PASS(AG_PASS_RULE);
 }
 
+/* Inbound on the uplink: replies of tracked flows, allow-in rules, ARP,
+ * neighbour discovery and DHCP replies. */
+static __always_inline int uplink_ingress_verdict(struct ag_packet *pkt, void *data, void *data_end,
+						  __u32 len)
+{
+	int err = parse_packet(data, data_end, len, pkt);
+
+	if (err)
+		return AG_DROP(err);
+	if (pkt->eth_proto == bpf_htons(ETH_P_ARP))
+		return AG_PASS(AG_PASS_LINK);
+	if (!is_ip(pkt))
+		return AG_DROP(AG_DROP_NOT_PARSED);
+	if (is_link_local_control(pkt) || (is_dhcp_reply(pkt) && dhcp_enabled()))
+		return AG_PASS(AG_PASS_LINK);
+	return uplink_flow_verdict(pkt, AG_TO_HOST, AG_RULE_ALLOW_IN, len);
+}
+
 /* Outbound on the uplink: only what the host itself sends, to allow-out rules
- * and replies of flows admitted inbound; ARP and DHCP requests. */
+ * and replies of flows admitted inbound; ARP, neighbour discovery and DHCP. */
 static __always_inline int uplink_egress_verdict(struct __sk_buff *skb, struct ag_packet *pkt)
 {
-	struct ag_flow_key key;
-	struct ag_rule_ref *rule;
-	__u64 now;
 	int err;
 
 	pull_headers(skb);
@@ -98,38 +118,34 @@ static __always_inline int uplink_egress_verdict(struct __sk_buff *skb, struct a
 	 * another interface; what the host sends itself has no ingress device. */
 	if (skb->ingress_ifindex != 0)
 		return AG_DROP(AG_DROP_NOT_FROM_HOST);
-	if (pkt->eth_proto != bpf_htons(ETH_P_IP))
+	if (!is_ip(pkt))
 		return AG_DROP(AG_DROP_NOT_PARSED);
-	if (is_dhcp(pkt, AG_DHCP_CLIENT_PORT, AG_DHCP_SERVER_PORT) && dhcp_enabled())
+	if (is_link_local_control(pkt) || (is_dhcp_request(pkt) && dhcp_enabled()))
 		return AG_PASS(AG_PASS_LINK);
-
-	now = bpf_ktime_get_coarse_ns();
-	flow_key_of(&key, pkt, AG_FROM_HOST);
-	err = flow_admit(&key, pkt, skb->len, now);
-	if (!err)
-		return AG_PASS(AG_PASS_FLOW);
-
-	rule = lookup_rule(AG_RULE_ALLOW_OUT, pkt->proto, pkt->dport, pkt->daddr);
-	if (!rule)
-		return AG_DROP(err);
-	flow_record(&key, pkt, rule, now);
-	count_rule(rule->id, skb->len);
-	return AG_PASS(AG_PASS_RULE);
+	return uplink_flow_verdict(pkt, AG_FROM_HOST, AG_RULE_ALLOW_OUT, skb->len);
 }
 
 /* True when the kernel will deliver the packet locally rather than route it. */
 static __always_inline bool is_for_host(struct __sk_buff *skb, const struct ag_packet *pkt)
 {
 	struct bpf_fib_lookup fib = {
-		.family = AG_AF_INET,
 		.l4_protocol = pkt->proto,
 		.sport = pkt->sport,
 		.dport = pkt->dport,
 		.ifindex = skb->ifindex,
-		.ipv4_src = pkt->saddr[3],
-		.ipv4_dst = pkt->daddr[3],
 	};
-	int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+	int rc;
+
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP)) {
+		fib.family = AG_AF_INET;
+		fib.ipv4_src = pkt->saddr[3];
+		fib.ipv4_dst = pkt->daddr[3];
+	} else {
+		fib.family = AG_AF_INET6;
+		copy_addr(fib.ipv6_src, pkt->saddr);
+		copy_addr(fib.ipv6_dst, pkt->daddr);
+	}
+	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 
 	/* A local destination is "not forwarded". With forwarding off on the
 	 * bridge the kernel routes nothing from it, so local delivery is all
@@ -141,6 +157,7 @@ static __always_inline bool is_for_host(struct __sk_buff *skb, const struct ag_p
 static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct ag_packet *pkt)
 {
 	struct ag_rule_ref *rule;
+	__u64 now;
 	int err;
 
 	pull_headers(skb);
@@ -149,14 +166,22 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
 		return AG_DROP(err);
 	if (pkt->eth_proto == bpf_htons(ETH_P_ARP))
 		return AG_PASS(AG_PASS_LINK);
-	if (pkt->eth_proto != bpf_htons(ETH_P_IP))
+	if (!is_ip(pkt))
 		return AG_DROP(AG_DROP_NOT_PARSED);
+	if (is_link_local_control(pkt))
+		return AG_PASS(AG_PASS_LINK);
 
+	now = bpf_ktime_get_coarse_ns();
+	if (pkt->fragment == AG_FRAG_LATER) {
+		err = fragment_admit(pkt, skb->len, now);
+		return err ? AG_DROP(err) : AG_PASS(AG_PASS_FRAGMENT);
+	}
 	rule = lookup_rule(AG_RULE_FORWARD, pkt->proto, pkt->dport, pkt->saddr);
 	if (!rule)
 		return AG_DROP(AG_DROP_NO_RULE);
 	if (!is_for_host(skb, pkt))
 		return AG_DROP(AG_DROP_NOT_TO_HOST);
+	fragment_record(pkt, rule, now);
 	count_rule(rule->id, skb->len);
 	return AG_PASS(AG_PASS_RULE);
 }
@@ -170,12 +195,12 @@ static __always_inline int bridge_egress_verdict(struct __sk_buff *skb)
 		struct ag_packet pkt = {};
 		int err;
 
-		/* ARP replies are answered by the host, but a proxied or routed
-		 * ARP frame is still only ARP. */
+		/* Only the link's own traffic may have come from elsewhere: ARP
+		 * and neighbour discovery the bridge floods back. */
 		pull_headers(skb);
 		err = parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len,
 				   &pkt);
-		if (!err && pkt.eth_proto == bpf_htons(ETH_P_ARP))
+		if (!err && (pkt.eth_proto == bpf_htons(ETH_P_ARP) || is_link_local_control(&pkt)))
 			return AG_PASS(AG_PASS_LINK);
 		return AG_DROP(AG_DROP_NOT_FROM_HOST);
 	}
@@ -195,14 +220,18 @@ int ag_uplink_xdp(struct xdp_md *ctx)
 	return account(AG_HOOK_UPLINK_XDP, verdict, len) ? XDP_PASS : XDP_DROP;
 }
 
-/* Attached as TC egress (clsact) on the uplink. */
+/*
+ * Attached as TC egress (clsact) on the uplink. A pass returns TC_ACT_UNSPEC
+ * rather than TC_ACT_OK, so that filters of other tools after this one still
+ * run; they see only what the air gap admitted.
+ */
 SEC("tc")
 int ag_uplink_out(struct __sk_buff *skb)
 {
 	struct ag_packet pkt = {};
 	int verdict = uplink_egress_verdict(skb, &pkt);
 
-	return account(AG_HOOK_UPLINK_EGRESS, verdict, skb->len) ? TC_ACT_OK : TC_ACT_SHOT;
+	return account(AG_HOOK_UPLINK_EGRESS, verdict, skb->len) ? TC_ACT_UNSPEC : TC_ACT_SHOT;
 }
 
 /* Attached as TC ingress (clsact) on each docker bridge. */
@@ -212,7 +241,7 @@ int ag_bridge_in(struct __sk_buff *skb)
 	struct ag_packet pkt = {};
 	int verdict = bridge_ingress_verdict(skb, &pkt);
 
-	return account(AG_HOOK_BRIDGE_INGRESS, verdict, skb->len) ? TC_ACT_OK : TC_ACT_SHOT;
+	return account(AG_HOOK_BRIDGE_INGRESS, verdict, skb->len) ? TC_ACT_UNSPEC : TC_ACT_SHOT;
 }
 
 /* Attached as TC egress (clsact) on each docker bridge. */
@@ -221,7 +250,7 @@ int ag_bridge_out(struct __sk_buff *skb)
 {
 	int verdict = bridge_egress_verdict(skb);
 
-	return account(AG_HOOK_BRIDGE_EGRESS, verdict, skb->len) ? TC_ACT_OK : TC_ACT_SHOT;
+	return account(AG_HOOK_BRIDGE_EGRESS, verdict, skb->len) ? TC_ACT_UNSPEC : TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

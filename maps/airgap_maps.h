@@ -21,11 +21,13 @@
 #define AG_MAP_FLOWS "ag_flows"
 #define AG_MAP_SETTINGS "ag_settings"
 #define AG_MAP_INTERFACES "ag_interfaces"
+#define AG_MAP_FRAGMENTS "ag_fragments"
 
 /* Default map sizes; the loader can set others before the maps are created. */
 #define AG_DEFAULT_MAX_RULES 16384
 #define AG_DEFAULT_MAX_FLOWS 65536
 #define AG_MAX_INTERFACES 64
+#define AG_MAX_FRAGMENTED 8192 /* packets whose later fragments are awaited */
 
 #define AG_RULE_NAME_LEN 48
 #define AG_IFNAME_LEN 16
@@ -113,6 +115,24 @@ struct ag_flow {
 	__u8 pad[7];
 };
 
+/*
+ * Key of ag_fragments: one fragmented packet whose first fragment a rule or
+ * flow admitted, so that its later fragments, which carry no ports, pass too.
+ */
+struct ag_fragment_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be32 id; /* IPv4's 16-bit id or IPv6's 32-bit identification */
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct ag_fragment {
+	__u64 first_seen_ns;
+	__u32 rule_id;
+	__u32 rule_gen;
+};
+
 /* Hooks, the first index of ag_hook_stats. */
 enum ag_hook {
 	AG_HOOK_UPLINK_XDP = 0,
@@ -128,6 +148,8 @@ enum ag_pass_reason {
 	AG_PASS_FLOW = 1,  /* belongs to a tracked flow */
 	AG_PASS_LINK = 2,  /* ARP or DHCP, which the link needs */
 	AG_PASS_HOST = 3,  /* sent by the host into a bridge */
+	AG_PASS_RELATED = 4, /* an ICMP error quoting a tracked flow, such as PMTU */
+	AG_PASS_FRAGMENT = 5, /* a later fragment of an admitted packet */
 	AG_PASS_REASON_COUNT
 };
 
@@ -144,6 +166,7 @@ enum ag_drop_reason {
 	AG_DROP_NOT_TO_HOST = 5,   /* a forward matched but the destination is not local */
 	AG_DROP_RULE_REMOVED = 6,  /* belongs to a flow whose rule was deleted */
 	AG_DROP_FLOW_EXPIRED = 7,  /* belongs to a flow idle past its timeout */
+	AG_DROP_ORPHAN_FRAGMENT = 8, /* a later fragment whose first one was not admitted */
 	AG_DROP_REASON_COUNT
 };
 
@@ -154,7 +177,7 @@ enum ag_drop_reason {
 #define AG_DROP_SLOT(hook, reason) ((hook) * AG_HOOK_SLOTS + (int)AG_PASS_REASON_COUNT + (reason))
 
 /* ag_settings has one entry, at index 0. */
-#define AG_SETTING_DHCP (1u << 0) /* DHCPv4 client traffic on the uplink */
+#define AG_SETTING_DHCP (1u << 0) /* DHCPv4 and DHCPv6 client traffic on the uplink */
 
 struct ag_settings {
 	__u32 flags;
@@ -193,6 +216,8 @@ static_assert(sizeof(struct ag_flow_key) == 40, "ag_flow_key layout");
 static_assert(sizeof(struct ag_flow) == 24, "ag_flow layout");
 static_assert(sizeof(struct ag_settings) == 8, "ag_settings layout");
 static_assert(sizeof(struct ag_interface) == 28, "ag_interface layout");
+static_assert(sizeof(struct ag_fragment_key) == 40, "ag_fragment_key layout");
+static_assert(sizeof(struct ag_fragment) == 16, "ag_fragment layout");
 #else
 _Static_assert(sizeof(struct ag_rule_key) == 24, "ag_rule_key layout");
 _Static_assert(sizeof(struct ag_rule_ref) == 8, "ag_rule_ref layout");
@@ -202,6 +227,8 @@ _Static_assert(sizeof(struct ag_flow_key) == 40, "ag_flow_key layout");
 _Static_assert(sizeof(struct ag_flow) == 24, "ag_flow layout");
 _Static_assert(sizeof(struct ag_settings) == 8, "ag_settings layout");
 _Static_assert(sizeof(struct ag_interface) == 28, "ag_interface layout");
+_Static_assert(sizeof(struct ag_fragment_key) == 40, "ag_fragment_key layout");
+_Static_assert(sizeof(struct ag_fragment) == 16, "ag_fragment layout");
 #endif
 
 #endif /* AIRGAP_MAPS_H */

@@ -34,6 +34,10 @@ std::string pass_reason_name(unsigned reason)
 		return "link";
 	case AG_PASS_HOST:
 		return "from-host";
+	case AG_PASS_RELATED:
+		return "related";
+	case AG_PASS_FRAGMENT:
+		return "fragment";
 	}
 	return fmt::format("pass-{}", reason);
 }
@@ -55,6 +59,8 @@ std::string drop_reason_name(unsigned reason)
 		return "rule-removed";
 	case AG_DROP_FLOW_EXPIRED:
 		return "flow-expired";
+	case AG_DROP_ORPHAN_FRAGMENT:
+		return "orphan-fragment";
 	}
 	return fmt::format("drop-{}", reason);
 }

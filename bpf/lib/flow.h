@@ -35,24 +35,31 @@ static __always_inline void copy_addr(__be32 dst[4], const __be32 src[4])
 	dst[3] = src[3];
 }
 
-static __always_inline void flow_key_of(struct ag_flow_key *key, const struct ag_packet *pkt,
-					enum ag_direction dir)
+static __always_inline void flow_key_of_tuple(struct ag_flow_key *key, const __be32 saddr[4],
+					      const __be32 daddr[4], __be16 sport, __be16 dport, __u8 proto,
+					      enum ag_direction dir)
 {
 	if (dir == AG_FROM_HOST) {
-		copy_addr(key->local, pkt->saddr);
-		copy_addr(key->remote, pkt->daddr);
-		key->local_port = pkt->sport;
-		key->remote_port = pkt->dport;
+		copy_addr(key->local, saddr);
+		copy_addr(key->remote, daddr);
+		key->local_port = sport;
+		key->remote_port = dport;
 	} else {
-		copy_addr(key->local, pkt->daddr);
-		copy_addr(key->remote, pkt->saddr);
-		key->local_port = pkt->dport;
-		key->remote_port = pkt->sport;
+		copy_addr(key->local, daddr);
+		copy_addr(key->remote, saddr);
+		key->local_port = dport;
+		key->remote_port = sport;
 	}
-	key->proto = pkt->proto;
+	key->proto = proto;
 	key->pad[0] = 0;
 	key->pad[1] = 0;
 	key->pad[2] = 0;
+}
+
+static __always_inline void flow_key_of(struct ag_flow_key *key, const struct ag_packet *pkt,
+					enum ag_direction dir)
+{
+	flow_key_of_tuple(key, pkt->saddr, pkt->daddr, pkt->sport, pkt->dport, pkt->proto, dir);
 }
 
 static __always_inline __u64 flow_timeout_ns(__u8 proto, __u8 tcp_state)
@@ -85,11 +92,12 @@ static __always_inline __u8 tcp_state_after(__u8 state, __u8 tcp_flags)
 
 /*
  * Check a tracked flow for this packet and refresh it. Returns 0 when the
- * flow admits the packet (and counts it to the flow's rule), AG_DROP_NO_RULE
- * when there is no flow, or why the flow no longer admits anything.
+ * flow admits the packet (and counts it to the flow's rule, which it stores
+ * in admitted), AG_DROP_NO_RULE when there is no flow, or why the flow no
+ * longer admits anything.
  */
 static __always_inline int flow_admit(const struct ag_flow_key *key, const struct ag_packet *pkt,
-				      __u32 len, __u64 now)
+				      __u32 len, __u64 now, struct ag_rule_ref *admitted)
 {
 	struct ag_flow *flow = bpf_map_lookup_elem(&ag_flows, key);
 	__u8 state;
@@ -113,6 +121,85 @@ static __always_inline int flow_admit(const struct ag_flow_key *key, const struc
 		flow->last_seen_ns = now;
 	}
 	count_rule(flow->rule_id, len);
+	admitted->id = flow->rule_id;
+	admitted->gen = flow->rule_gen;
+	return 0;
+}
+
+/*
+ * Admit an ICMP error whose quoted packet belongs to a tracked flow; dir is
+ * the quoted packet's direction. The flow is not refreshed: an error is no
+ * sign that the flow is alive.
+ */
+static __always_inline int related_admit(const struct ag_packet *pkt, enum ag_direction dir, __u32 len,
+					 __u64 now)
+{
+	const struct ag_quoted *q = &pkt->quoted;
+	struct ag_flow_key key;
+	struct ag_flow *flow;
+
+	flow_key_of_tuple(&key, q->saddr, q->daddr, q->sport, q->dport, q->proto, dir);
+	flow = bpf_map_lookup_elem(&ag_flows, &key);
+	if (!flow)
+		return AG_DROP_NO_RULE;
+	if (!rule_is_live(flow->rule_id, flow->rule_gen))
+		return AG_DROP_RULE_REMOVED;
+	if (now - flow->last_seen_ns > flow_timeout_ns(q->proto, flow->tcp_state))
+		return AG_DROP_FLOW_EXPIRED;
+	count_rule(flow->rule_id, len);
+	return 0;
+}
+
+/* Later fragments are admitted this long after their first one; Linux gives
+ * up reassembly after 30 s (IPv4) and 60 s (IPv6) by default. */
+#define AG_FRAGMENT_TIMEOUT_NS (60 * AG_NSEC_PER_SEC)
+
+static __always_inline void fragment_key_of(struct ag_fragment_key *key, const struct ag_packet *pkt)
+{
+	copy_addr(key->saddr, pkt->saddr);
+	copy_addr(key->daddr, pkt->daddr);
+	key->id = pkt->frag_id;
+	key->proto = pkt->proto;
+	key->pad[0] = 0;
+	key->pad[1] = 0;
+	key->pad[2] = 0;
+}
+
+/* Remember an admitted first fragment, so that the rest of its packet passes. */
+static __always_inline void fragment_record(const struct ag_packet *pkt, const struct ag_rule_ref *rule,
+					    __u64 now)
+{
+	struct ag_fragment_key key;
+	struct ag_fragment value = {
+		.first_seen_ns = now,
+		.rule_id = rule->id,
+		.rule_gen = rule->gen,
+	};
+
+	if (pkt->fragment != AG_FRAG_FIRST)
+		return;
+	fragment_key_of(&key, pkt);
+	bpf_map_update_elem(&ag_fragments, &key, &value, BPF_ANY);
+}
+
+/* Admit a later fragment whose first fragment was admitted; it carries no
+ * ports, so nothing else may judge it. */
+static __always_inline int fragment_admit(const struct ag_packet *pkt, __u32 len, __u64 now)
+{
+	struct ag_fragment_key key;
+	struct ag_fragment *first;
+
+	fragment_key_of(&key, pkt);
+	first = bpf_map_lookup_elem(&ag_fragments, &key);
+	if (!first)
+		return AG_DROP_ORPHAN_FRAGMENT;
+	if (!rule_is_live(first->rule_id, first->rule_gen))
+		return AG_DROP_RULE_REMOVED;
+	if (now - first->first_seen_ns > AG_FRAGMENT_TIMEOUT_NS) {
+		bpf_map_delete_elem(&ag_fragments, &key);
+		return AG_DROP_ORPHAN_FRAGMENT;
+	}
+	count_rule(first->rule_id, len);
 	return 0;
 }
 

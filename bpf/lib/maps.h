@@ -64,6 +64,14 @@ struct {
 } ag_flows SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ag_fragment_key);
+	__type(value, struct ag_fragment);
+	__uint(max_entries, AG_MAX_FRAGMENTED);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_fragments SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct ag_settings);

@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
+#include <linux/in6.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <bpf/bpf_endian.h>
@@ -20,9 +22,28 @@
 #include "airgap_maps.h"
 
 #define AG_MAX_VLAN_TAGS 2
+/* Extension headers walked before the L4 header; a longer chain drops. */
+#define AG_MAX_IPV6_EXT_HEADERS 6
 
 #define AG_IP_MF 0x2000
 #define AG_IP_OFFSET 0x1fff
+#define AG_IPV6_FRAG_OFFSET 0xfff8
+#define AG_IPV6_FRAG_MORE 0x0001
+
+/* linux/icmp.h and linux/icmpv6.h pull in libc headers, so the ICMP fields and
+ * types the parser reads are declared here. */
+#define AG_ICMP_ECHOREPLY 0
+#define AG_ICMP_DEST_UNREACH 3
+#define AG_ICMP_ECHO 8
+#define AG_ICMP_TIME_EXCEEDED 11
+#define AG_ICMP_PARAMETERPROB 12
+
+#define AG_ICMPV6_DEST_UNREACH 1
+#define AG_ICMPV6_PKT_TOOBIG 2
+#define AG_ICMPV6_TIME_EXCEED 3
+#define AG_ICMPV6_PARAMPROB 4
+#define AG_ICMPV6_ECHO_REQUEST 128
+#define AG_ICMPV6_ECHO_REPLY 129
 
 /* Verifier workaround: hides a value from the compiler, so that it cannot
  * rebuild a scalar from packet pointers with 32-bit arithmetic, which the
@@ -37,11 +58,6 @@ struct ag_cursor {
 	__u32 offset;
 };
 
-/* linux/icmp.h would pull in libc's socket headers, so the two fields the
- * parser reads are declared here. */
-#define AG_ICMP_ECHOREPLY 0
-#define AG_ICMP_ECHO 8
-
 struct ag_icmp_hdr {
 	__u8 type;
 	__u8 code;
@@ -55,6 +71,35 @@ struct ag_vlan_hdr {
 	__be16 encap_proto;
 };
 
+/* Hop-by-hop, routing and destination options share this start. */
+struct ag_ipv6_opt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen; /* in 8-byte units, not counting the first 8 bytes */
+};
+
+struct ag_ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+enum ag_fragment_kind {
+	AG_FRAG_NONE = 0,
+	AG_FRAG_FIRST = 1, /* offset 0, more fragments follow: holds the L4 header */
+	AG_FRAG_LATER = 2, /* offset > 0: payload only, no L4 header */
+};
+
+/* The packet an ICMP error quotes: the start of a packet the error's
+ * receiver once sent. */
+struct ag_quoted {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+};
+
 /* What the hooks decide on. Addresses are IPv6 or IPv4-mapped, as in the maps. */
 struct ag_packet {
 	__be32 saddr[4];
@@ -64,6 +109,12 @@ struct ag_packet {
 	__be16 eth_proto;
 	__u8 proto;
 	__u8 tcp_flags;
+	__u8 icmp_type;
+	__u8 hop_limit; /* IPv4 TTL or IPv6 hop limit */
+	__u8 fragment;  /* enum ag_fragment_kind */
+	__u8 icmp_error; /* quoted is filled */
+	__be32 frag_id;
+	struct ag_quoted quoted;
 };
 
 static __always_inline void map_ipv4(__be32 dst[4], __be32 addr)
@@ -72,6 +123,20 @@ static __always_inline void map_ipv4(__be32 dst[4], __be32 addr)
 	dst[1] = 0;
 	dst[2] = bpf_htonl(0xffff);
 	dst[3] = addr;
+}
+
+static __always_inline void copy_ipv6(__be32 dst[4], const struct in6_addr *addr)
+{
+	dst[0] = addr->in6_u.u6_addr32[0];
+	dst[1] = addr->in6_u.u6_addr32[1];
+	dst[2] = addr->in6_u.u6_addr32[2];
+	dst[3] = addr->in6_u.u6_addr32[3];
+}
+
+static __always_inline bool is_ipv6_ext_header(__u8 next)
+{
+	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||
+	       next == IPPROTO_FRAGMENT;
 }
 
 /* Ethernet, then at most AG_MAX_VLAN_TAGS 802.1Q or 802.1ad tags. */
@@ -116,6 +181,7 @@ static __always_inline int parse_ipv4(struct ag_cursor *c, struct ag_packet *pkt
 {
 	struct iphdr *ip = c->pos;
 	__u32 hdr_len;
+	__u16 frag_off;
 
 	if ((void *)(ip + 1) > c->end)
 		return AG_DROP_MALFORMED;
@@ -128,23 +194,176 @@ static __always_inline int parse_ipv4(struct ag_cursor *c, struct ag_packet *pkt
 		return AG_DROP_MALFORMED;
 	if (c->pos + hdr_len > c->end)
 		return AG_DROP_MALFORMED;
-	/* TODO: fragments. A non-first fragment has no L4 header to match, and a
-	 * first fragment may hold only part of it; both drop until the parser
-	 * tracks fragment ids of admitted flows. */
-	if (ip->frag_off & bpf_htons(AG_IP_MF | AG_IP_OFFSET))
-		return AG_DROP_NOT_PARSED;
+
+	frag_off = bpf_ntohs(ip->frag_off);
+	if (frag_off & AG_IP_OFFSET)
+		pkt->fragment = AG_FRAG_LATER;
+	else if (frag_off & AG_IP_MF)
+		pkt->fragment = AG_FRAG_FIRST;
+	pkt->frag_id = ip->id;
 
 	map_ipv4(pkt->saddr, ip->saddr);
 	map_ipv4(pkt->daddr, ip->daddr);
 	pkt->proto = ip->protocol;
+	pkt->hop_limit = ip->ttl;
 	c->pos += hdr_len;
 	return 0;
 }
 
-/* TCP, UDP and ICMP headers. Other IP protocols carry no ports and match
- * only rules with port 0. */
+/*
+ * IPv6 header and up to AG_MAX_IPV6_EXT_HEADERS extension headers, leaving
+ * the cursor at the L4 header (or, in a non-first fragment, at payload).
+ * Unknown next headers end the walk and count as the L4 protocol.
+ */
+static __always_inline int parse_ipv6(struct ag_cursor *c, struct ag_packet *pkt, __u32 frame_left)
+{
+	struct ipv6hdr *ip6 = c->pos;
+	__u8 next;
+
+	if ((void *)(ip6 + 1) > c->end)
+		return AG_DROP_MALFORMED;
+	if (ip6->version != 6)
+		return AG_DROP_MALFORMED;
+	/* A payload length of 0 announces a jumbogram, which Ethernet cannot carry. */
+	if (ip6->payload_len == 0 || sizeof(*ip6) + bpf_ntohs(ip6->payload_len) > frame_left)
+		return AG_DROP_MALFORMED;
+
+	copy_ipv6(pkt->saddr, &ip6->saddr);
+	copy_ipv6(pkt->daddr, &ip6->daddr);
+	pkt->hop_limit = ip6->hop_limit;
+	next = ip6->nexthdr;
+	c->pos = ip6 + 1;
+
+#pragma unroll
+	for (int i = 0; i < AG_MAX_IPV6_EXT_HEADERS; i++) {
+		if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS) {
+			struct ag_ipv6_opt_hdr *opt = c->pos;
+			__u32 len;
+
+			/* Hop-by-hop options may only come first (RFC 8200). */
+			if (next == IPPROTO_HOPOPTS && i > 0)
+				return AG_DROP_MALFORMED;
+			if ((void *)(opt + 1) > c->end)
+				return AG_DROP_MALFORMED;
+			len = (opt->hdrlen + 1) * 8;
+			if (c->pos + len > c->end)
+				return AG_DROP_MALFORMED;
+			next = opt->nexthdr;
+			c->pos += len;
+		} else if (next == IPPROTO_FRAGMENT) {
+			struct ag_ipv6_frag_hdr *frag = c->pos;
+			__u16 frag_off;
+
+			if ((void *)(frag + 1) > c->end)
+				return AG_DROP_MALFORMED;
+			frag_off = bpf_ntohs(frag->frag_off);
+			next = frag->nexthdr;
+			c->pos = frag + 1;
+			pkt->frag_id = frag->identification;
+			/* Offset 0 without more fragments is an atomic fragment: a
+			 * whole packet, judged as one. */
+			if (frag_off & AG_IPV6_FRAG_OFFSET) {
+				pkt->fragment = AG_FRAG_LATER;
+				break;
+			}
+			if (frag_off & AG_IPV6_FRAG_MORE)
+				pkt->fragment = AG_FRAG_FIRST;
+		} else {
+			break;
+		}
+	}
+	if (pkt->fragment != AG_FRAG_LATER && is_ipv6_ext_header(next))
+		return AG_DROP_NOT_PARSED;
+
+	pkt->proto = next;
+	return 0;
+}
+
+/* Ports of a TCP or UDP header, or the identifier of an ICMP echo, of at
+ * least the first 8 bytes that an ICMP error quotes. */
+static __always_inline int parse_quoted_ports(struct ag_cursor *c, struct ag_quoted *q)
+{
+	struct ag_icmp_hdr *l4 = c->pos; /* 8 bytes, the size every layout here needs */
+
+	if ((void *)(l4 + 1) > c->end)
+		return AG_DROP_MALFORMED;
+	if (q->proto == IPPROTO_TCP || q->proto == IPPROTO_UDP) {
+		__be16 *ports = c->pos;
+
+		q->sport = ports[0];
+		q->dport = ports[1];
+	} else if (q->proto == IPPROTO_ICMP || q->proto == IPPROTO_ICMPV6) {
+		q->sport = l4->echo_id;
+		q->dport = l4->echo_id;
+	}
+	return 0;
+}
+
+/* The IPv4 packet an ICMP error quotes: its header and first 8 bytes. */
+static __always_inline int parse_quoted_ipv4(struct ag_cursor *c, struct ag_packet *pkt)
+{
+	struct iphdr *ip = c->pos;
+	__u32 hdr_len;
+
+	if ((void *)(ip + 1) > c->end)
+		return AG_DROP_MALFORMED;
+	hdr_len = ip->ihl * 4;
+	if (ip->version != 4 || hdr_len < sizeof(*ip))
+		return AG_DROP_MALFORMED;
+	if (c->pos + hdr_len > c->end)
+		return AG_DROP_MALFORMED;
+	map_ipv4(pkt->quoted.saddr, ip->saddr);
+	map_ipv4(pkt->quoted.daddr, ip->daddr);
+	pkt->quoted.proto = ip->protocol;
+	c->pos += hdr_len;
+	return parse_quoted_ports(c, &pkt->quoted);
+}
+
+/*
+ * The IPv6 packet an ICMPv6 error quotes.
+ * NOTE: a quoted packet with extension headers before its L4 header is not
+ * walked; its error drops as not-parsed.
+ */
+static __always_inline int parse_quoted_ipv6(struct ag_cursor *c, struct ag_packet *pkt)
+{
+	struct ipv6hdr *ip6 = c->pos;
+
+	if ((void *)(ip6 + 1) > c->end)
+		return AG_DROP_MALFORMED;
+	if (ip6->version != 6)
+		return AG_DROP_MALFORMED;
+	if (is_ipv6_ext_header(ip6->nexthdr))
+		return AG_DROP_NOT_PARSED;
+	copy_ipv6(pkt->quoted.saddr, &ip6->saddr);
+	copy_ipv6(pkt->quoted.daddr, &ip6->daddr);
+	pkt->quoted.proto = ip6->nexthdr;
+	c->pos = ip6 + 1;
+	return parse_quoted_ports(c, &pkt->quoted);
+}
+
+static __always_inline bool is_icmp_error(__u8 proto, __u8 type)
+{
+	if (proto == IPPROTO_ICMP)
+		return type == AG_ICMP_DEST_UNREACH || type == AG_ICMP_TIME_EXCEEDED ||
+		       type == AG_ICMP_PARAMETERPROB;
+	return type == AG_ICMPV6_DEST_UNREACH || type == AG_ICMPV6_PKT_TOOBIG ||
+	       type == AG_ICMPV6_TIME_EXCEED || type == AG_ICMPV6_PARAMPROB;
+}
+
+static __always_inline bool is_icmp_echo(__u8 proto, __u8 type)
+{
+	if (proto == IPPROTO_ICMP)
+		return type == AG_ICMP_ECHO || type == AG_ICMP_ECHOREPLY;
+	return type == AG_ICMPV6_ECHO_REQUEST || type == AG_ICMPV6_ECHO_REPLY;
+}
+
+/* TCP, UDP, ICMP and ICMPv6 headers. Other IP protocols carry no ports and
+ * match only rules with port 0. A non-first fragment has no L4 header. */
 static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 {
+	if (pkt->fragment == AG_FRAG_LATER)
+		return 0;
+
 	if (pkt->proto == IPPROTO_TCP) {
 		struct tcphdr *tcp = c->pos;
 
@@ -162,14 +381,24 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 			return AG_DROP_MALFORMED;
 		pkt->sport = udp->source;
 		pkt->dport = udp->dest;
-	} else if (pkt->proto == IPPROTO_ICMP) {
+	} else if (pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6) {
 		struct ag_icmp_hdr *icmp = c->pos;
 
 		if ((void *)(icmp + 1) > c->end)
 			return AG_DROP_MALFORMED;
-		if (icmp->type == AG_ICMP_ECHO || icmp->type == AG_ICMP_ECHOREPLY) {
+		pkt->icmp_type = icmp->type;
+		if (is_icmp_echo(pkt->proto, icmp->type)) {
 			pkt->sport = icmp->echo_id;
 			pkt->dport = icmp->echo_id;
+		} else if (is_icmp_error(pkt->proto, icmp->type)) {
+			/* An error in a fragment is not judged by what it quotes. */
+			if (pkt->fragment != AG_FRAG_NONE)
+				return AG_DROP_NOT_PARSED;
+			c->pos = icmp + 1;
+			pkt->icmp_error = 1;
+			if (pkt->proto == IPPROTO_ICMP)
+				return parse_quoted_ipv4(c, pkt);
+			return parse_quoted_ipv6(c, pkt);
 		}
 	}
 	return 0;
@@ -177,7 +406,8 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 
 /*
  * Parse from the Ethernet header to the L4 header. Returns 0 with
- * pkt->eth_proto set for any frame; the IP fields are filled only for IPv4.
+ * pkt->eth_proto set for any frame; the IP fields are filled only for IPv4
+ * and IPv6.
  */
 static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_len,
 					struct ag_packet *pkt)
@@ -188,15 +418,22 @@ static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_
 	err = parse_eth(&c, pkt);
 	if (err)
 		return err;
-	if (pkt->eth_proto != bpf_htons(ETH_P_IP))
-		return 0;
-
 	if (frame_len < c.offset)
 		return AG_DROP_MALFORMED;
-	err = parse_ipv4(&c, pkt, frame_len - c.offset);
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP))
+		err = parse_ipv4(&c, pkt, frame_len - c.offset);
+	else if (pkt->eth_proto == bpf_htons(ETH_P_IPV6))
+		err = parse_ipv6(&c, pkt, frame_len - c.offset);
+	else
+		return 0;
 	if (err)
 		return err;
 	return parse_l4(&c, pkt);
+}
+
+static __always_inline bool is_ip(const struct ag_packet *pkt)
+{
+	return pkt->eth_proto == bpf_htons(ETH_P_IP) || pkt->eth_proto == bpf_htons(ETH_P_IPV6);
 }
 
 #endif
