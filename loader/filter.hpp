@@ -45,6 +45,7 @@ struct FilterStatus {
 	std::uint32_t max_rules = 0;
 	std::size_t flows = 0;
 	ag_settings settings{};
+	std::vector<std::string> bridge_names; // names and patterns given at load time
 };
 
 FilterStatus read_status(const std::string &pin_dir);

@@ -2,6 +2,9 @@
 
 #include <bpf/bpf.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 
 #include "airgap_bpf.skel.h"
@@ -96,24 +99,55 @@ Programs Programs::load(const ProgramOptions &options)
 	return Programs(std::move(skel));
 }
 
-int Programs::uplink_xdp() const
+ProgramFds Programs::fds() const
 {
-	return bpf_program__fd(skel_->progs.ag_uplink_xdp);
+	return ProgramFds{
+		.uplink_xdp = bpf_program__fd(skel_->progs.ag_uplink_xdp),
+		.uplink_egress = bpf_program__fd(skel_->progs.ag_uplink_out),
+		.bridge_ingress = bpf_program__fd(skel_->progs.ag_bridge_in),
+		.bridge_egress = bpf_program__fd(skel_->progs.ag_bridge_out),
+	};
 }
 
-int Programs::uplink_egress() const
+namespace {
+
+std::string program_pin(const std::string &pin_dir, const char *name)
 {
-	return bpf_program__fd(skel_->progs.ag_uplink_out);
+	return fmt::format("{}/progs/{}", pin_dir, name);
 }
 
-int Programs::bridge_ingress() const
+void pin_program(int fd, const std::string &path)
 {
-	return bpf_program__fd(skel_->progs.ag_bridge_in);
+	if (unlink(path.c_str()) && errno != ENOENT)
+		fail("cannot remove the old pin {}: {}", path, errno_text(errno));
+	if (bpf_obj_pin(fd, path.c_str()))
+		fail("cannot pin a program at {}: {}", path, errno_text(errno));
 }
 
-int Programs::bridge_egress() const
+UniqueFd open_program_pin(const std::string &path)
 {
-	return bpf_program__fd(skel_->progs.ag_bridge_out);
+	UniqueFd fd(bpf_obj_get(path.c_str()));
+	if (!fd)
+		fail("cannot open the pinned program {}: {}; load the filter again to restore it", path,
+		     errno_text(errno));
+	return fd;
+}
+
+} // namespace
+
+void Programs::pin_bridge_programs(const std::string &pin_dir) const
+{
+	std::string dir = pin_dir + "/progs";
+	if (mkdir(dir.c_str(), 0700) && errno != EEXIST)
+		fail("cannot create {}: {}", dir, errno_text(errno));
+	pin_program(bpf_program__fd(skel_->progs.ag_bridge_in), program_pin(pin_dir, "ag_bridge_in"));
+	pin_program(bpf_program__fd(skel_->progs.ag_bridge_out), program_pin(pin_dir, "ag_bridge_out"));
+}
+
+PinnedBridgePrograms PinnedBridgePrograms::open(const std::string &pin_dir)
+{
+	return PinnedBridgePrograms{open_program_pin(program_pin(pin_dir, "ag_bridge_in")),
+				    open_program_pin(program_pin(pin_dir, "ag_bridge_out"))};
 }
 
 FilterMaps::Fds Programs::map_fds() const
@@ -126,6 +160,7 @@ FilterMaps::Fds Programs::map_fds() const
 		.flows = bpf_map__fd(skel_->maps.ag_flows),
 		.settings = bpf_map__fd(skel_->maps.ag_settings),
 		.interfaces = bpf_map__fd(skel_->maps.ag_interfaces),
+		.bridge_names = bpf_map__fd(skel_->maps.ag_bridge_names),
 	};
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "loader/rule_maps.hpp"
+#include "loader/unique_fd.hpp"
 
 struct airgap_bpf;
 
@@ -19,6 +20,13 @@ struct ProgramOptions {
 	std::optional<std::uint32_t> max_flows;
 };
 
+struct ProgramFds {
+	int uplink_xdp;
+	int uplink_egress;
+	int bridge_ingress;
+	int bridge_egress;
+};
+
 class Programs {
 public:
 	// Open the skeleton, size the maps, and load it into the kernel. Throws
@@ -29,11 +37,11 @@ public:
 	Programs &operator=(Programs &&) noexcept;
 	~Programs();
 
-	int uplink_xdp() const;
-	int uplink_egress() const;
-	int bridge_ingress() const;
-	int bridge_egress() const;
+	ProgramFds fds() const;
 	FilterMaps::Fds map_fds() const;
+	// Pin the bridge programs under pin_dir/progs, replacing older pins, so
+	// that bridges appearing later can be hooked without a load.
+	void pin_bridge_programs(const std::string &pin_dir) const;
 
 private:
 	struct Destroy {
@@ -45,5 +53,14 @@ private:
 
 // Names the kernel reports for the programs, to tell ours from another tool's.
 bool is_airgap_program(const std::string &name);
+
+// The bridge programs pinned by pin_bridge_programs().
+struct PinnedBridgePrograms {
+	UniqueFd ingress;
+	UniqueFd egress;
+
+	static PinnedBridgePrograms open(const std::string &pin_dir);
+	ProgramFds fds() const { return {-1, -1, ingress.get(), egress.get()}; }
+};
 
 } // namespace airgap

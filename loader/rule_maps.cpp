@@ -51,6 +51,7 @@ FilterMaps FilterMaps::open_pinned(const std::string &pin_dir)
 	maps.flows_ = open_pin(pin_dir, AG_MAP_FLOWS);
 	maps.settings_ = open_pin(pin_dir, AG_MAP_SETTINGS);
 	maps.interfaces_ = open_pin(pin_dir, AG_MAP_INTERFACES);
+	maps.bridge_names_ = open_pin(pin_dir, AG_MAP_BRIDGE_NAMES);
 	maps.read_max_rules();
 	return maps;
 }
@@ -65,6 +66,7 @@ FilterMaps FilterMaps::from_fds(const Fds &fds)
 	maps.flows_ = dup_fd(fds.flows, AG_MAP_FLOWS);
 	maps.settings_ = dup_fd(fds.settings, AG_MAP_SETTINGS);
 	maps.interfaces_ = dup_fd(fds.interfaces, AG_MAP_INTERFACES);
+	maps.bridge_names_ = dup_fd(fds.bridge_names, AG_MAP_BRIDGE_NAMES);
 	maps.read_max_rules();
 	return maps;
 }
@@ -376,6 +378,37 @@ void FilterMaps::set_interfaces(const std::vector<ag_interface> &interfaces)
 		ag_interface iface = i < interfaces.size() ? interfaces[i] : ag_interface{};
 		if (bpf_map_update_elem(interfaces_.get(), &i, &iface, BPF_ANY))
 			fail("cannot write entry {} of map {}: {}", i, AG_MAP_INTERFACES, errno_text(errno));
+	}
+}
+
+std::vector<std::string> FilterMaps::bridge_names() const
+{
+	std::vector<std::string> out;
+	for (std::uint32_t i = 0; i < AG_MAX_BRIDGE_NAMES; i++) {
+		ag_bridge_name entry{};
+		if (bpf_map_lookup_elem(bridge_names_.get(), &i, &entry))
+			fail("cannot read entry {} of map {}: {}", i, AG_MAP_BRIDGE_NAMES, errno_text(errno));
+		std::string name(entry.name, strnlen(entry.name, sizeof(entry.name)));
+		if (!name.empty())
+			out.push_back(name);
+	}
+	return out;
+}
+
+void FilterMaps::set_bridge_names(const std::vector<std::string> &names)
+{
+	if (names.size() > AG_MAX_BRIDGE_NAMES)
+		fail("too many bridge names: {} (at most {})", names.size(), AG_MAX_BRIDGE_NAMES);
+	for (auto &name : names) {
+		if (name.empty() || name.size() >= AG_IFNAME_LEN)
+			fail("invalid bridge name '{}': 1 to {} characters", name, AG_IFNAME_LEN - 1);
+	}
+	for (std::uint32_t i = 0; i < AG_MAX_BRIDGE_NAMES; i++) {
+		ag_bridge_name entry{};
+		if (i < names.size())
+			std::memcpy(entry.name, names[i].data(), names[i].size());
+		if (bpf_map_update_elem(bridge_names_.get(), &i, &entry, BPF_ANY))
+			fail("cannot write entry {} of map {}: {}", i, AG_MAP_BRIDGE_NAMES, errno_text(errno));
 	}
 }
 

@@ -30,7 +30,7 @@ using HookCounters = std::array<ag_counter, AG_HOOK_STATS_LEN>;
 class FilterMaps {
 public:
 	struct Fds {
-		int rules, rule_table, rule_stats, hook_stats, flows, settings, interfaces;
+		int rules, rule_table, rule_stats, hook_stats, flows, settings, interfaces, bridge_names;
 	};
 
 	// Open the maps pinned under pin_dir; throws Error naming the missing pin.
@@ -63,6 +63,10 @@ public:
 	std::vector<ag_interface> interfaces() const;
 	void set_interfaces(const std::vector<ag_interface> &interfaces);
 
+	// The bridge names and patterns given at load time.
+	std::vector<std::string> bridge_names() const;
+	void set_bridge_names(const std::vector<std::string> &names);
+
 	std::uint32_t max_rules() const { return max_rules_; }
 
 private:
@@ -76,7 +80,7 @@ private:
 	UniqueFd create_trie() const;
 	void free_slot(std::uint32_t id, std::uint32_t gen);
 
-	UniqueFd rules_, rule_table_, rule_stats_, hook_stats_, flows_, settings_, interfaces_;
+	UniqueFd rules_, rule_table_, rule_stats_, hook_stats_, flows_, settings_, interfaces_, bridge_names_;
 	std::uint32_t max_rules_ = 0;
 };
 

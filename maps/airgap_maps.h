@@ -22,11 +22,13 @@
 #define AG_MAP_SETTINGS "ag_settings"
 #define AG_MAP_INTERFACES "ag_interfaces"
 #define AG_MAP_FRAGMENTS "ag_fragments"
+#define AG_MAP_BRIDGE_NAMES "ag_bridge_names"
 
 /* Default map sizes; the loader can set others before the maps are created. */
 #define AG_DEFAULT_MAX_RULES 16384
 #define AG_DEFAULT_MAX_FLOWS 65536
 #define AG_MAX_INTERFACES 64
+#define AG_MAX_BRIDGE_NAMES 16
 #define AG_MAX_FRAGMENTED 8192 /* packets whose later fragments are awaited */
 
 #define AG_RULE_NAME_LEN 48
@@ -204,6 +206,12 @@ struct ag_interface {
 	__u8 clsact_created; /* the loader added the clsact qdisc */
 	__u8 pad;
 	__s32 native_xdp_errno; /* why native XDP failed when xdp_mode is generic */
+	char name[AG_IFNAME_LEN];
+};
+
+/* One slot of ag_bridge_names: a bridge name or fnmatch(3) pattern given at
+ * load time, for hooking bridges that appear later; empty when unused. */
+struct ag_bridge_name {
 	char name[AG_IFNAME_LEN];
 };
 

@@ -12,7 +12,7 @@ struct GlobalOptions {
 	std::string pin_dir;
 };
 
-// load, unload, status
+// load, unload, status, watch
 void add_filter_commands(CLI::App &app, GlobalOptions &global);
 // rule add|del|list, forward add|del|list, save, restore
 void add_rule_commands(CLI::App &app, GlobalOptions &global);

@@ -1,11 +1,14 @@
 // airgap-bpf load, unload and status.
 #include <sys/stat.h>
 
+#include <csignal>
 #include <cstdio>
+#include <atomic>
 #include <filesystem>
 #include <memory>
 
 #include "loader/bpffs.hpp"
+#include "loader/bridge_watch.hpp"
 #include "loader/error.hpp"
 #include "loader/filter.hpp"
 #include "loader/policy.hpp"
@@ -102,6 +105,32 @@ void add_status(CLI::App &app, GlobalOptions &global)
 	});
 }
 
+std::atomic<bool> stop_watch{false};
+
+void add_watch(CLI::App &app, GlobalOptions &global)
+{
+	auto *cmd = app.add_subcommand(
+		"watch", "Hook bridges that match the loaded bridge names as they appear (runs until stopped)");
+	auto once = std::make_shared<bool>(false);
+	cmd->add_flag("--once", *once, "Hook what matches now and exit");
+	cmd->callback([once, &global] {
+		check_network_namespace();
+		if (*once) {
+			BridgeSync result = sync_bridges(global.pin_dir);
+			for (auto &name : result.attached)
+				std::printf("hooked bridge %s\n", name.c_str());
+			for (auto &name : result.forgotten)
+				std::printf("bridge %s is gone\n", name.c_str());
+			return;
+		}
+		struct sigaction action {};
+		action.sa_handler = [](int) { stop_watch = true; };
+		sigaction(SIGINT, &action, nullptr);
+		sigaction(SIGTERM, &action, nullptr);
+		watch_bridges(global.pin_dir, stop_watch);
+	});
+}
+
 } // namespace
 
 void add_filter_commands(CLI::App &app, GlobalOptions &global)
@@ -109,6 +138,7 @@ void add_filter_commands(CLI::App &app, GlobalOptions &global)
 	add_load(app, global);
 	add_unload(app, global);
 	add_status(app, global);
+	add_watch(app, global);
 }
 
 } // namespace airgap

@@ -1,6 +1,7 @@
 #include "tools/stats_view.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cstring>
 
@@ -221,8 +222,9 @@ std::string stats_prometheus(const StatsSnapshot &now)
 std::string status_text(const FilterStatus &status, const std::string &pin_dir)
 {
 	std::string out = fmt::format("airgap-bpf is loaded (pins under {})\n", pin_dir);
-	out += fmt::format("rules: {} of {}\ntracked flows: {}\ndhcp: {}\n\n", status.rules, status.max_rules,
-			   status.flows, (status.settings.flags & AG_SETTING_DHCP) ? "allowed" : "blocked");
+	out += fmt::format("rules: {} of {}\ntracked flows: {}\ndhcp: {}\nbridge names: {}\n\n", status.rules,
+			   status.max_rules, status.flows, (status.settings.flags & AG_SETTING_DHCP) ? "allowed" : "blocked",
+			   status.bridge_names.empty() ? std::string("none") : fmt::format("{}", fmt::join(status.bridge_names, ", ")));
 	for (auto &iface : status.interfaces) {
 		const char *role = iface.recorded.role == AG_ROLE_UPLINK ? "uplink" : "bridge";
 		out += fmt::format("{} {} (index {})", role, iface.recorded.name, iface.recorded.ifindex);

@@ -88,4 +88,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ag_interfaces SEC(".maps");
 
+/* Written and read by the loader only, like ag_interfaces. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct ag_bridge_name);
+	__uint(max_entries, AG_MAX_BRIDGE_NAMES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_bridge_names SEC(".maps");
+
 #endif
