@@ -9,6 +9,7 @@
 #include <toml++/toml.h>
 
 #include "loader/error.hpp"
+#include "loader/policy_syntax.hpp"
 
 namespace airgap {
 namespace {
@@ -21,9 +22,10 @@ public:
 
 	Policy parse(std::string_view text)
 	{
+		std::string checked = check_policy_syntax(text, source_);
 		toml::table root;
 		try {
-			root = toml::parse(text, source_);
+			root = toml::parse(checked, source_);
 		} catch (const toml::parse_error &e) {
 			fail("{}:{}: invalid TOML: {}", source_, e.source().begin.line, e.description());
 		}
@@ -87,10 +89,24 @@ private:
 	void parse_interfaces(const toml::table &table, Policy &policy)
 	{
 		check_keys(table, "[interfaces]", {"uplink", "bridges"});
-		if (auto *uplink = table.get("uplink"))
+		if (auto *uplink = table.get("uplink")) {
 			policy.uplink = string_at(*uplink, "interfaces.uplink");
-		if (auto *bridges = table.get("bridges"))
+			try {
+				validate_interface_name(*policy.uplink, false);
+			} catch (const Error &e) {
+				fail_at(*uplink, "interfaces.uplink: {}", e.what());
+			}
+		}
+		if (auto *bridges = table.get("bridges")) {
 			policy.bridges = strings_at(*bridges, "interfaces.bridges");
+			for (auto &bridge : policy.bridges) {
+				try {
+					validate_interface_name(bridge, true);
+				} catch (const Error &e) {
+					fail_at(*bridges, "interfaces.bridges: {}", e.what());
+				}
+			}
+		}
 	}
 
 	void parse_link(const toml::table &table, Policy &policy)
@@ -197,6 +213,22 @@ private:
 };
 
 } // namespace
+
+void validate_interface_name(std::string_view name, bool pattern_allowed)
+{
+	const char *what = pattern_allowed ? "interface name or pattern" : "interface name";
+	if (name.empty() || name.size() >= 16)
+		fail("invalid {} '{}': expected 1 to 15 characters", what, name);
+	for (char c : name) {
+		auto byte = static_cast<unsigned char>(c);
+		if (byte <= 0x20 || byte >= 0x7f || c == '/' || c == ':')
+			fail("invalid {} '{}': '/', ':', spaces and control characters are not allowed", what, name);
+		if (!pattern_allowed && (c == '*' || c == '?' || c == '['))
+			fail("invalid {} '{}': a pattern is not allowed here", what, name);
+	}
+	if (name == "." || name == "..")
+		fail("invalid {} '{}'", what, name);
+}
 
 std::string dns_rule_name(std::size_t index, std::uint8_t proto)
 {

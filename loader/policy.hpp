@@ -28,6 +28,11 @@ Policy parse_policy_file(const std::string &path);
 // Parse policy text; source names it in errors.
 Policy parse_policy(std::string_view text, const std::string &source);
 
+// Throw Error unless name is a valid Linux interface name (1 to 15
+// characters, none of them '/', ':', whitespace or control characters), or,
+// with patterns allowed, an fnmatch(3) pattern of such characters.
+void validate_interface_name(std::string_view name, bool pattern_allowed);
+
 // Name of the rule that lets the host reach resolver number index (from 1) over proto.
 std::string dns_rule_name(std::size_t index, std::uint8_t proto);
 

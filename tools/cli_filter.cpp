@@ -70,6 +70,10 @@ void add_load(CLI::App &app, GlobalOptions &global)
 			request.policy = parse_policy_file(*policy_path);
 		request.uplink = !uplink->empty() ? *uplink : request.policy.uplink.value_or("");
 		request.bridges = !bridges->empty() ? *bridges : request.policy.bridges;
+		if (!request.uplink.empty())
+			validate_interface_name(request.uplink, false);
+		for (auto &bridge : request.bridges)
+			validate_interface_name(bridge, true);
 		request.replace = *replace;
 		if (*max_rules)
 			request.max_rules = *max_rules;

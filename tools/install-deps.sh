@@ -7,6 +7,8 @@ packages=(
 	cmake make g++ clang llvm pkg-config bpftool
 	libbpf-dev libelf-dev zlib1g-dev libmnl-dev
 	libcli11-dev libfmt-dev nlohmann-json3-dev libtomlplusplus-dev catch2
+	# fuzzing: libFuzzer and the sanitizer runtimes of clang 14
+	libclang-rt-14-dev
 	# tests and demo
 	iproute2 iptables kmod procps util-linux
 	# kernel gate: Debian 12's 6.1 kernel booted under qemu
