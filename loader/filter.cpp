@@ -12,18 +12,20 @@
 #include "loader/log.hpp"
 #include "loader/interfaces.hpp"
 #include "loader/programs.hpp"
+#include "loader/resolve.hpp"
 
 namespace airgap {
 namespace {
 
-void load_fresh(const LoadRequest &request, const std::vector<Interface> &interfaces)
+void load_fresh(const LoadRequest &request, const std::vector<Interface> &interfaces,
+		const std::vector<ResolvedRule> &rules)
 {
 	Programs programs = Programs::load({request.pin_dir, request.max_rules, request.max_flows});
 	std::vector<ag_interface> records;
 	try {
 		FilterMaps maps = FilterMaps::from_fds(programs.map_fds());
 		maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
-		maps.replace_rules(request.policy.effective_rules());
+		maps.replace_rules(rules);
 
 		std::string link_dir = request.pin_dir + "/links";
 		if (mkdir(link_dir.c_str(), 0700) && errno != EEXIST)
@@ -50,7 +52,8 @@ void load_fresh(const LoadRequest &request, const std::vector<Interface> &interf
 	}
 }
 
-void load_replace(const LoadRequest &request, const std::vector<Interface> &interfaces)
+void load_replace(const LoadRequest &request, const std::vector<Interface> &interfaces,
+		  const std::vector<ResolvedRule> &rules)
 {
 	FilterMaps old_maps = FilterMaps::open_pinned(request.pin_dir);
 	auto previous = old_maps.interfaces();
@@ -58,7 +61,7 @@ void load_replace(const LoadRequest &request, const std::vector<Interface> &inte
 	FilterMaps maps = FilterMaps::from_fds(programs.map_fds());
 
 	maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
-	maps.replace_rules(request.policy.effective_rules());
+	maps.replace_rules(rules);
 	maps.set_bridge_names(request.bridges);
 	programs.pin_bridge_programs(request.pin_dir);
 
@@ -108,10 +111,11 @@ void load_filter(const LoadRequest &request)
 		auto interfaces = resolve_interfaces(request.uplink, request.bridges);
 		for (auto &iface : interfaces)
 			check_hooks_free(iface, loaded);
+		auto rules = resolve_rules(request.policy.effective_rules());
 		if (loaded)
-			load_replace(request, interfaces);
+			load_replace(request, interfaces, rules);
 		else
-			load_fresh(request, interfaces);
+			load_fresh(request, interfaces, rules);
 	} catch (const Error &) {
 		// The lock made the directory; a failed first load must not leave it.
 		if (!loaded)

@@ -176,7 +176,7 @@ private:
 
 			const toml::node *peer = table.get(peer_key);
 			if (peer)
-				rule.peer = Prefix::parse(string_at(*peer, peer_key));
+				parse_peer(string_at(*peer, peer_key), rule);
 			else if (kind != RuleKind::forward)
 				fail("'{}' is missing: give an address, a prefix or \"any\"", peer_key);
 			rule.validate();
@@ -239,8 +239,15 @@ std::vector<Rule> Policy::effective_rules() const
 {
 	std::vector<Rule> out;
 	for (std::size_t i = 0; i < dns.size(); i++) {
-		for (std::uint8_t proto : {std::uint8_t(IPPROTO_UDP), std::uint8_t(IPPROTO_TCP)})
-			out.push_back(Rule{RuleKind::allow_out, proto, kDnsPort, dns[i], dns_rule_name(i + 1, proto)});
+		for (std::uint8_t proto : {std::uint8_t(IPPROTO_UDP), std::uint8_t(IPPROTO_TCP)}) {
+			Rule rule;
+			rule.kind = RuleKind::allow_out;
+			rule.proto = proto;
+			rule.port = kDnsPort;
+			rule.peer = dns[i];
+			rule.name = dns_rule_name(i + 1, proto);
+			out.push_back(rule);
+		}
 	}
 	out.insert(out.end(), rules.begin(), rules.end());
 	return out;

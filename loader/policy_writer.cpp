@@ -93,7 +93,7 @@ std::string format_policy(const Policy &policy)
 		if (protocol_has_ports(rule.proto))
 			out += rule.port ? fmt::format("port = {}\n", rule.port) : std::string("port = \"any\"\n");
 		out += fmt::format("{} = {}\n", rule.kind == RuleKind::allow_out ? "to" : "from",
-				   quoted(rule.peer.to_string()));
+				   quoted(rule.peer_text()));
 	}
 	return out;
 }

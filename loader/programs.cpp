@@ -78,7 +78,7 @@ Programs Programs::load(const ProgramOptions &options)
 	// The inner-map template of ag_rules keeps its default size: the kernel
 	// compares an LPM trie's type, key, value and flags when it is swapped
 	// in, not its size.
-	set_size(skel->maps.ag_rule_trie, max_rules);
+	set_size(skel->maps.ag_rule_trie, max_rules * kTrieEntriesPerRule);
 	set_size(skel->maps.ag_rule_table, max_rules);
 	set_size(skel->maps.ag_rule_stats, max_rules);
 	set_size(skel->maps.ag_flows, max_flows);

@@ -25,6 +25,9 @@ struct Rule {
 	// The remote endpoint for allow-out, the remote source for allow-in, the
 	// container source for forward.
 	Prefix peer;
+	// Instead of peer, a host name whose addresses are looked up when the
+	// rule is applied (allow-out and allow-in only).
+	std::string host;
 	std::string name;
 
 	// Throws Error when the name or the port does not fit the rule.
@@ -33,8 +36,11 @@ struct Rule {
 	bool same_match(const Rule &other) const;
 	// One line for messages: "forward billing-db: tcp port 8443 from 172.17.0.5".
 	std::string describe() const;
+	// The host name, or the peer address or prefix, as text.
+	std::string peer_text() const;
 
-	ag_rule_key map_key() const;
+	// The trie key for one of the rule's addresses.
+	ag_rule_key map_key(const Prefix &address) const;
 	ag_rule_info map_info(std::uint32_t gen) const;
 	static Rule from_map_info(const ag_rule_info &info);
 
@@ -44,5 +50,12 @@ struct Rule {
 // Throws Error unless the name is 1..AG_RULE_NAME_LEN-1 characters of
 // letters, digits, '.', '_' and '-'.
 void validate_rule_name(std::string_view name);
+
+// True for a DNS host name (RFC 1123 labels, at most AG_RULE_HOST_LEN-1
+// characters, a letter in the last label so that no address parses as one).
+bool is_host_name(std::string_view text);
+
+// Parse a rule's peer: an address, a prefix, "any", or a host name.
+void parse_peer(std::string_view text, Rule &rule);
 
 } // namespace airgap

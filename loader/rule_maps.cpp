@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 
 #include "loader/error.hpp"
 
@@ -155,10 +156,11 @@ UniqueFd FilterMaps::live_trie() const
 UniqueFd FilterMaps::create_trie() const
 {
 	LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+	std::uint32_t entries = max_rules_ * kTrieEntriesPerRule;
 	UniqueFd trie(bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "ag_rule_trie", sizeof(ag_rule_key),
-				     sizeof(ag_rule_ref), max_rules_, &opts));
+				     sizeof(ag_rule_ref), entries, &opts));
 	if (!trie)
-		fail("cannot create a rule trie of {} entries: {}", max_rules_, errno_text(errno));
+		fail("cannot create a rule trie of {} entries: {}", entries, errno_text(errno));
 	return trie;
 }
 
@@ -170,8 +172,11 @@ void FilterMaps::free_slot(std::uint32_t id, std::uint32_t gen)
 	write_info(id, freed);
 }
 
-void FilterMaps::replace_rules(const std::vector<Rule> &rules)
+void FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
 {
+	std::vector<Rule> rules;
+	for (auto &r : resolved)
+		rules.push_back(r.rule);
 	for (std::size_t i = 0; i < rules.size(); i++) {
 		rules[i].validate();
 		for (std::size_t j = 0; j < i; j++) {
@@ -217,9 +222,15 @@ void FilterMaps::replace_rules(const std::vector<Rule> &rules)
 
 		UniqueFd trie = create_trie();
 		for (std::size_t i = 0; i < rules.size(); i++) {
-			ag_rule_key key = rules[i].map_key();
-			if (bpf_map_update_elem(trie.get(), &key, &refs[i], BPF_NOEXIST))
+			for (auto &address : resolved[i].addresses) {
+				ag_rule_key key = rules[i].map_key(address);
+				if (bpf_map_update_elem(trie.get(), &key, &refs[i], BPF_NOEXIST) == 0)
+					continue;
+				if (errno == EEXIST)
+					fail("cannot apply {}: another rule already matches {}", rules[i].describe(),
+					     address.to_string());
 				fail("cannot add {} to a new rule trie: {}", rules[i].describe(), errno_text(errno));
+			}
 		}
 		std::uint32_t zero = 0;
 		int trie_fd = trie.get();
@@ -237,8 +248,9 @@ void FilterMaps::replace_rules(const std::vector<Rule> &rules)
 	}
 }
 
-std::uint32_t FilterMaps::add_rule(const Rule &rule)
+std::uint32_t FilterMaps::add_rule(const ResolvedRule &resolved)
 {
+	const Rule &rule = resolved.rule;
 	rule.validate();
 
 	auto table = rule_table();
@@ -268,26 +280,69 @@ std::uint32_t FilterMaps::add_rule(const Rule &rule)
 	// by the first matching packet already sees its generation.
 	write_info(id, rule.map_info(gen));
 
-	ag_rule_key key = rule.map_key();
 	ag_rule_ref ref{id, gen};
 	UniqueFd trie = live_trie();
-	if (bpf_map_update_elem(trie.get(), &key, &ref, BPF_NOEXIST)) {
+	std::vector<ag_rule_key> inserted;
+	for (auto &address : resolved.addresses) {
+		ag_rule_key key = rule.map_key(address);
+		if (bpf_map_update_elem(trie.get(), &key, &ref, BPF_NOEXIST) == 0) {
+			inserted.push_back(key);
+			continue;
+		}
 		int err = errno;
+		for (auto &done : inserted)
+			bpf_map_delete_elem(trie.get(), &done);
 		free_slot(id, gen);
 		if (err == ENOSPC || err == E2BIG)
-			fail("cannot add {}: map {} is full ({} entries)", rule.describe(), AG_MAP_RULES,
-			     max_rules_);
-		fail("cannot add {} to map {}: {}", rule.describe(), AG_MAP_RULES, errno_text(err));
+			fail("cannot add {}: the rule trie is full ({} entries)", rule.describe(),
+			     max_rules_ * kTrieEntriesPerRule);
+		if (err == EEXIST)
+			fail("cannot add {}: another rule already matches {}", rule.describe(), address.to_string());
+		fail("cannot add {} to the rule trie: {}", rule.describe(), errno_text(err));
 	}
 	return id;
 }
 
+std::vector<std::pair<ag_rule_key, ag_rule_ref>> FilterMaps::trie_entries(int trie) const
+{
+	std::vector<std::pair<ag_rule_key, ag_rule_ref>> out;
+	ag_rule_key key{};
+	ag_rule_key next{};
+	const void *prev = nullptr;
+	while (bpf_map_get_next_key(trie, prev, &next) == 0) {
+		ag_rule_ref ref{};
+		if (bpf_map_lookup_elem(trie, &next, &ref) == 0)
+			out.emplace_back(next, ref);
+		key = next;
+		prev = &key;
+	}
+	if (errno != ENOENT)
+		fail("cannot walk the rule trie: {}", errno_text(errno));
+	return out;
+}
+
+std::map<std::uint32_t, std::vector<Prefix>> FilterMaps::rule_addresses() const
+{
+	std::map<std::uint32_t, std::vector<Prefix>> out;
+	UniqueFd trie = live_trie();
+	for (auto &[key, ref] : trie_entries(trie.get())) {
+		Prefix address;
+		std::memcpy(address.addr.data(), key.addr, sizeof(key.addr));
+		address.len = static_cast<std::uint8_t>(key.prefixlen - AG_RULE_KEY_FIXED_BITS);
+		out[ref.id].push_back(address);
+	}
+	for (auto &[id, addresses] : out)
+		std::sort(addresses.begin(), addresses.end());
+	return out;
+}
+
 void FilterMaps::delete_rule(const LiveRule &live)
 {
-	ag_rule_key key = live.rule.map_key();
 	UniqueFd trie = live_trie();
-	if (bpf_map_delete_elem(trie.get(), &key) && errno != ENOENT)
-		fail("cannot delete {} from the rule trie: {}", live.rule.describe(), errno_text(errno));
+	for (auto &[key, ref] : trie_entries(trie.get())) {
+		if (ref.id == live.id && bpf_map_delete_elem(trie.get(), &key) && errno != ENOENT)
+			fail("cannot delete {} from the rule trie: {}", live.rule.describe(), errno_text(errno));
+	}
 
 	ag_rule_info info{};
 	if (bpf_map_lookup_elem(rule_table_.get(), &live.id, &info))

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "loader/resolve.hpp"
 #include "loader/rule.hpp"
 #include "loader/unique_fd.hpp"
 #include "maps/airgap_maps.h"
@@ -27,6 +29,9 @@ struct RuleCounters {
 
 using HookCounters = std::array<ag_counter, AG_HOOK_STATS_LEN>;
 
+// Trie entries per rule slot: a host-name rule has one per address.
+constexpr std::uint32_t kTrieEntriesPerRule = 4;
+
 class FilterMaps {
 public:
 	struct Fds {
@@ -41,16 +46,19 @@ public:
 	std::vector<LiveRule> rules() const;
 	std::optional<LiveRule> find_rule(std::string_view name) const;
 
-	// Add a rule; returns its id. Throws Error, changing nothing, when the
-	// rule is invalid, its name or its match is taken, or a map is full.
-	std::uint32_t add_rule(const Rule &rule);
+	// Add a rule with one trie entry per address; returns its id. Throws
+	// Error, changing nothing, when the rule is invalid, its name or its
+	// match is taken, or a map is full.
+	std::uint32_t add_rule(const ResolvedRule &rule);
 	// Delete a rule and cut the flows it admitted.
 	void delete_rule(const LiveRule &live);
 	// Make the live rules exactly rules, in one switch: the new rule set is
 	// built in a new trie beside the live one, then swapped in. Rules that
 	// stay keep their ids, counters and flows; removed rules' flows are cut.
 	// Throws Error, changing nothing, when a rule is invalid or a map full.
-	void replace_rules(const std::vector<Rule> &rules);
+	void replace_rules(const std::vector<ResolvedRule> &rules);
+	// The addresses each rule id has trie entries for.
+	std::map<std::uint32_t, std::vector<Prefix>> rule_addresses() const;
 
 	// Per-rule counters summed over CPUs, for live rules.
 	std::vector<RuleCounters> rule_counters() const;
@@ -77,6 +85,7 @@ private:
 	void zero_rule_counter(std::uint32_t id);
 	ag_counter sum_percpu(int fd, std::uint32_t index, const char *map_name) const;
 	UniqueFd live_trie() const;
+	std::vector<std::pair<ag_rule_key, ag_rule_ref>> trie_entries(int trie) const;
 	UniqueFd create_trie() const;
 	void free_slot(std::uint32_t id, std::uint32_t gen);
 

@@ -32,6 +32,7 @@
 #define AG_MAX_FRAGMENTED 8192 /* packets whose later fragments are awaited */
 
 #define AG_RULE_NAME_LEN 48
+#define AG_RULE_HOST_LEN 64
 #define AG_IFNAME_LEN 16
 
 /* What a rule admits, and so which packet fields its key is matched against. */
@@ -85,6 +86,9 @@ struct ag_rule_info {
 	__u8 addr_prefixlen; /* 0..128 in IPv6 terms; IPv4 /n is 96 + n */
 	__u8 pad[3];
 	char name[AG_RULE_NAME_LEN];
+	/* A host name resolved when the rule is applied, whose addresses have
+	 * one trie entry each; empty for a rule of one address or prefix. */
+	char host[AG_RULE_HOST_LEN];
 };
 
 /* Per-CPU packet and byte counter. */
@@ -218,7 +222,7 @@ struct ag_bridge_name {
 #ifdef __cplusplus
 static_assert(sizeof(struct ag_rule_key) == 24, "ag_rule_key layout");
 static_assert(sizeof(struct ag_rule_ref) == 8, "ag_rule_ref layout");
-static_assert(sizeof(struct ag_rule_info) == 76, "ag_rule_info layout");
+static_assert(sizeof(struct ag_rule_info) == 140, "ag_rule_info layout");
 static_assert(sizeof(struct ag_counter) == 16, "ag_counter layout");
 static_assert(sizeof(struct ag_flow_key) == 40, "ag_flow_key layout");
 static_assert(sizeof(struct ag_flow) == 24, "ag_flow layout");
@@ -229,7 +233,7 @@ static_assert(sizeof(struct ag_fragment) == 16, "ag_fragment layout");
 #else
 _Static_assert(sizeof(struct ag_rule_key) == 24, "ag_rule_key layout");
 _Static_assert(sizeof(struct ag_rule_ref) == 8, "ag_rule_ref layout");
-_Static_assert(sizeof(struct ag_rule_info) == 76, "ag_rule_info layout");
+_Static_assert(sizeof(struct ag_rule_info) == 140, "ag_rule_info layout");
 _Static_assert(sizeof(struct ag_counter) == 16, "ag_counter layout");
 _Static_assert(sizeof(struct ag_flow_key) == 40, "ag_flow_key layout");
 _Static_assert(sizeof(struct ag_flow) == 24, "ag_flow layout");

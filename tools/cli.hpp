@@ -14,7 +14,7 @@ struct GlobalOptions {
 
 // load, unload, status, watch
 void add_filter_commands(CLI::App &app, GlobalOptions &global);
-// rule add|del|list, forward add|del|list, save, restore
+// rule add|del|list, forward add|del|list, save, restore, refresh
 void add_rule_commands(CLI::App &app, GlobalOptions &global);
 // stats
 void add_stats_command(CLI::App &app, GlobalOptions &global);

@@ -3,11 +3,14 @@
 #include <fstream>
 #include <memory>
 
+#include <fmt/ranges.h>
+
 #include "loader/bpffs.hpp"
 #include "loader/error.hpp"
 #include "loader/filter.hpp"
 #include "loader/policy.hpp"
 #include "loader/policy_writer.hpp"
+#include "loader/resolve.hpp"
 #include "loader/rule_maps.hpp"
 #include "tools/cli.hpp"
 #include "tools/stats_view.hpp"
@@ -30,7 +33,7 @@ Rule rule_from_args(RuleKind kind, const RuleArgs &args)
 	rule.kind = kind;
 	rule.proto = parse_protocol(args.proto);
 	rule.port = parse_port(args.port);
-	rule.peer = Prefix::parse(args.address);
+	parse_peer(args.address, rule);
 	rule.name = args.name;
 	rule.validate();
 	return rule;
@@ -47,11 +50,20 @@ void edit_filter(const GlobalOptions &global, Edit &&edit)
 
 void print_rules(const FilterMaps &maps, std::initializer_list<RuleKind> kinds)
 {
+	auto addresses = maps.rule_addresses();
 	std::printf("%-4s %-24s %-10s %s\n", "ID", "NAME", "KIND", "MATCH");
 	for (auto &live : maps.rules()) {
-		if (std::find(kinds.begin(), kinds.end(), live.rule.kind) != kinds.end())
-			std::printf("%-4u %-24s %-10s %s\n", live.id, live.rule.name.c_str(),
-				    std::string(rule_kind_name(live.rule.kind)).c_str(), rule_match_text(live.rule).c_str());
+		if (std::find(kinds.begin(), kinds.end(), live.rule.kind) == kinds.end())
+			continue;
+		std::string match = rule_match_text(live.rule);
+		if (!live.rule.host.empty()) {
+			std::vector<std::string> texts;
+			for (auto &address : addresses[live.id])
+				texts.push_back(address.to_string());
+			match += fmt::format(" ({})", fmt::join(texts, ", "));
+		}
+		std::printf("%-4u %-24s %-10s %s\n", live.id, live.rule.name.c_str(),
+			    std::string(rule_kind_name(live.rule.kind)).c_str(), match.c_str());
 	}
 }
 
@@ -76,7 +88,9 @@ void add_rule_group(CLI::App &app, GlobalOptions &global)
 		->required()
 		->check(CLI::IsMember({"out", "in"}));
 	add->add_option("proto", args->proto, "tcp, udp, icmp, icmpv6, or an IP protocol number")->required();
-	add->add_option("address", args->address, "Remote address or prefix (ADDR[/LEN]), or 'any'")->required();
+	add->add_option("address", args->address,
+			"Remote address or prefix (ADDR[/LEN]), 'any', or a host name resolved now and by 'refresh'")
+		->required();
 	add->add_option("port", args->port, "Remote port for out, host port for in, or 'any'; required for tcp and udp");
 	add->add_option("--name", args->name, "Rule name, shown by stats")->required();
 	add->callback([args, &global] {
@@ -84,8 +98,9 @@ void add_rule_group(CLI::App &app, GlobalOptions &global)
 			fail("a {} rule needs a port: give a number, or 'any' explicitly", args->proto);
 		RuleKind kind = args->direction == "out" ? RuleKind::allow_out : RuleKind::allow_in;
 		Rule rule = rule_from_args(kind, *args);
+		ResolvedRule resolved = resolve_rule(rule);
 		edit_filter(global, [&](FilterMaps &maps) {
-			std::uint32_t id = maps.add_rule(rule);
+			std::uint32_t id = maps.add_rule(resolved);
 			std::printf("added rule %u: %s\n", id, rule.describe().c_str());
 		});
 	});
@@ -118,8 +133,9 @@ void add_forward_group(CLI::App &app, GlobalOptions &global)
 	add->add_option("--name", args->name, "Rule name, shown by stats")->required();
 	add->callback([args, &global] {
 		Rule rule = rule_from_args(RuleKind::forward, *args);
+		ResolvedRule resolved = resolve_rule(rule);
 		edit_filter(global, [&](FilterMaps &maps) {
-			std::uint32_t id = maps.add_rule(rule);
+			std::uint32_t id = maps.add_rule(resolved);
 			std::printf("added rule %u: %s\n", id, rule.describe().c_str());
 		});
 	});
@@ -176,12 +192,35 @@ void add_save_restore(CLI::App &app, GlobalOptions &global)
 	restore->add_option("file", *restore_path, "Policy file")->required();
 	restore->callback([restore_path, &global] {
 		Policy policy = parse_policy_file(*restore_path);
-		auto rules = policy.effective_rules();
+		auto rules = resolve_rules(policy.effective_rules());
 		edit_filter(global, [&](FilterMaps &maps) {
 			maps.replace_rules(rules);
 			maps.set_settings({policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
 		});
 		std::printf("restored %zu rule(s) from %s\n", rules.size(), restore_path->c_str());
+	});
+}
+
+void add_refresh(CLI::App &app, GlobalOptions &global)
+{
+	auto *cmd = app.add_subcommand("refresh", "Resolve the rules' host names again and switch to the new addresses at once");
+	cmd->callback([&global] {
+		edit_filter(global, [&](FilterMaps &maps) {
+			std::vector<Rule> rules;
+			for (auto &live : maps.rules())
+				rules.push_back(live.rule);
+			auto resolved = resolve_rules(rules);
+			maps.replace_rules(resolved);
+			for (auto &r : resolved) {
+				if (r.rule.host.empty())
+					continue;
+				std::vector<std::string> texts;
+				for (auto &address : r.addresses)
+					texts.push_back(address.to_string());
+				std::printf("%s: %s -> %s\n", r.rule.name.c_str(), r.rule.host.c_str(),
+					    fmt::format("{}", fmt::join(texts, ", ")).c_str());
+			}
+		});
 	});
 }
 
@@ -192,6 +231,7 @@ void add_rule_commands(CLI::App &app, GlobalOptions &global)
 	add_rule_group(app, global);
 	add_forward_group(app, global);
 	add_save_restore(app, global);
+	add_refresh(app, global);
 }
 
 } // namespace airgap

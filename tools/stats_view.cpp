@@ -69,10 +69,10 @@ std::string drop_reason_name(unsigned reason)
 std::string rule_match_text(const Rule &rule)
 {
 	if (!protocol_has_ports(rule.proto))
-		return fmt::format("{} {}", protocol_name(rule.proto), rule.peer.to_string());
+		return fmt::format("{} {}", protocol_name(rule.proto), rule.peer_text());
 	if (rule.port == 0)
-		return fmt::format("{} {} port any", protocol_name(rule.proto), rule.peer.to_string());
-	return fmt::format("{} {} port {}", protocol_name(rule.proto), rule.peer.to_string(), rule.port);
+		return fmt::format("{} {} port any", protocol_name(rule.proto), rule.peer_text());
+	return fmt::format("{} {} port {}", protocol_name(rule.proto), rule.peer_text(), rule.port);
 }
 
 StatsSnapshot read_stats(const FilterMaps &maps)
@@ -158,7 +158,7 @@ nlohmann::json stats_json(const StatsSnapshot &now)
 			{"name", rule.name},
 			{"kind", rule_kind_name(rule.kind)},
 			{"proto", protocol_name(rule.proto)},
-			{"address", rule.peer.to_string()},
+			{"address", rule.peer_text()},
 			{"port", rule.port},
 			{"packets", row.counter.packets},
 			{"bytes", row.counter.bytes},
