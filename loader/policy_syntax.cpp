@@ -16,6 +16,20 @@ struct Lexeme {
 	bool glued; // no space between this token and the one before
 };
 
+Token punctuation_token(char c)
+{
+	switch (c) {
+	case '[':
+		return Token::open;
+	case ']':
+		return Token::close;
+	case '=':
+		return Token::equals;
+	default:
+		return Token::comma;
+	}
+}
+
 bool is_word_char(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
@@ -84,8 +98,7 @@ private:
 				tokens_.push_back({Token::word, std::string_view(text_).substr(start, i - start), line, glued});
 				glued = true;
 			} else if (c == '[' || c == ']' || c == '=' || c == ',') {
-				Token token = c == '[' ? Token::open : c == ']' ? Token::close : c == '=' ? Token::equals : Token::comma;
-				tokens_.push_back({token, std::string_view(text_).substr(i, 1), line, glued});
+				tokens_.push_back({punctuation_token(c), std::string_view(text_).substr(i, 1), line, glued});
 				i++;
 				glued = true;
 			} else if (byte < 0x20 || byte >= 0x7f) {

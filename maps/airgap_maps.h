@@ -9,7 +9,7 @@
 
 #include <linux/types.h>
 
-/* bpffs directory that holds the pinned maps and links. */
+/* bpffs directory that contains the pinned maps and links. */
 #define AG_PIN_DIR "/sys/fs/bpf/airgap"
 #define AG_LINK_DIR AG_PIN_DIR "/links"
 
@@ -35,7 +35,7 @@
 #define AG_RULE_HOST_LEN 64
 #define AG_IFNAME_LEN 16
 
-/* What a rule admits, and so which packet fields its key is matched against. */
+/* Rule kinds. The kind decides which packet fields the rule's key is matched against. */
 enum ag_rule_kind {
 	/* The host opens a flow to (proto, remote address, remote port). */
 	AG_RULE_ALLOW_OUT = 1,
@@ -50,7 +50,7 @@ enum ag_rule_kind {
  * after prefixlen, in order: kind, proto and port always take part (32 bits),
  * then the leading bits of the address. IPv4 addresses are stored IPv4-mapped
  * (::ffff:a.b.c.d), so an IPv4 /24 is prefixlen 32 + 96 + 24.
- * Port 0 means any port; the programs look up the packet's port first and
+ * Port 0 means any port. The programs look up the packet's port first and
  * then port 0, so an exact-port rule wins over an any-port rule.
  */
 struct ag_rule_key {
@@ -148,7 +148,7 @@ enum ag_hook {
 	AG_HOOK_COUNT
 };
 
-/* Why a packet passed. */
+/* Pass reasons, counted per hook. */
 enum ag_pass_reason {
 	AG_PASS_RULE = 0,  /* matched a rule, which counts it too */
 	AG_PASS_FLOW = 1,  /* belongs to a tracked flow */
@@ -160,8 +160,8 @@ enum ag_pass_reason {
 };
 
 /*
- * Why a packet was dropped. 0 is no reason, so that the parsers can return
- * 0 for success and a reason otherwise; its counter slot stays unused.
+ * Drop reasons, counted per hook. 0 is no reason, so that the parsers can
+ * return 0 for success and a reason otherwise. Its counter slot stays unused.
  */
 enum ag_drop_reason {
 	AG_DROP_NONE = 0,
