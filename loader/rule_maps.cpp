@@ -24,6 +24,22 @@ UniqueFd open_pin(const std::string &pin_dir, const char *name)
 	return UniqueFd(fd);
 }
 
+// A map pinned by another airgap-bpf version may have another layout, and
+// reading it with this version's structs would overrun them.
+void check_layout(int fd, const char *name, bpf_map_type type, std::uint32_t key_size, std::uint32_t value_size)
+{
+	bpf_map_info info{};
+	__u32 len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		fail("cannot read the info of map {}: {}", name, errno_text(errno));
+	if (info.type != type || info.key_size != key_size || info.value_size != value_size)
+		fail("map {} has another layout (type {}, key {} bytes, value {} bytes) than this airgap-bpf "
+		     "expects (type {}, key {}, value {}); it was pinned by another version: unload with that "
+		     "version, or remove the pin directory",
+		     name, info.type, info.key_size, info.value_size, static_cast<unsigned>(type), key_size,
+		     value_size);
+}
+
 UniqueFd dup_fd(int fd, const char *name)
 {
 	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -53,6 +69,7 @@ FilterMaps FilterMaps::open_pinned(const std::string &pin_dir)
 	maps.settings_ = open_pin(pin_dir, AG_MAP_SETTINGS);
 	maps.interfaces_ = open_pin(pin_dir, AG_MAP_INTERFACES);
 	maps.bridge_names_ = open_pin(pin_dir, AG_MAP_BRIDGE_NAMES);
+	maps.check_layouts();
 	maps.read_max_rules();
 	return maps;
 }
@@ -70,6 +87,19 @@ FilterMaps FilterMaps::from_fds(const Fds &fds)
 	maps.bridge_names_ = dup_fd(fds.bridge_names, AG_MAP_BRIDGE_NAMES);
 	maps.read_max_rules();
 	return maps;
+}
+
+void FilterMaps::check_layouts() const
+{
+	check_layout(rules_.get(), AG_MAP_RULES, BPF_MAP_TYPE_ARRAY_OF_MAPS, sizeof(__u32), sizeof(__u32));
+	check_layout(rule_table_.get(), AG_MAP_RULE_TABLE, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(ag_rule_info));
+	check_layout(rule_stats_.get(), AG_MAP_RULE_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(ag_counter));
+	check_layout(hook_stats_.get(), AG_MAP_HOOK_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(ag_counter));
+	check_layout(flows_.get(), AG_MAP_FLOWS, BPF_MAP_TYPE_LRU_HASH, sizeof(ag_flow_key), sizeof(ag_flow));
+	check_layout(settings_.get(), AG_MAP_SETTINGS, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(ag_settings));
+	check_layout(interfaces_.get(), AG_MAP_INTERFACES, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(ag_interface));
+	check_layout(bridge_names_.get(), AG_MAP_BRIDGE_NAMES, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
+		     sizeof(ag_bridge_name));
 }
 
 void FilterMaps::read_max_rules()

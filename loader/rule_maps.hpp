@@ -79,6 +79,7 @@ public:
 
 private:
 	FilterMaps() = default;
+	void check_layouts() const;
 	void read_max_rules();
 	std::vector<ag_rule_info> rule_table() const;
 	void write_info(std::uint32_t id, const ag_rule_info &info);

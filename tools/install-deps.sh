@@ -13,6 +13,8 @@ packages=(
 	iproute2 iptables kmod procps util-linux
 	# kernel gate: Debian 12's 6.1 kernel booted under qemu
 	qemu-system-x86 busybox-static cpio
+	# the test against a real docker engine, which it starts itself
+	docker.io
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -27,5 +29,14 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -q
+	# Packages such as docker.io start their service on install; the tests
+	# start their own instances inside network namespaces instead.
+	no_start=""
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		no_start=1
+	fi
+	trap '[ -n "$no_start" ] && rm -f /usr/sbin/policy-rc.d' EXIT
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
