@@ -1,0 +1,145 @@
+// The bridge hooks. TC ingress admits forwards to the host's own addresses.
+// TC egress admits what the host sends, not what it routes in.
+#include <netinet/in.h>
+
+#include <catch2/catch.hpp>
+
+#include "harness.hpp"
+
+using namespace prog;
+
+namespace {
+
+Bytes tcp(const char *src, std::uint16_t sport, const char *dst, std::uint16_t dport, std::uint8_t flags)
+{
+	return Ipv4::tcp(src, sport, dst, dport, flags).frame();
+}
+
+Bytes udp(const char *src, std::uint16_t sport, const char *dst, std::uint16_t dport)
+{
+	return Ipv4::udp(src, sport, dst, dport).frame();
+}
+
+} // namespace
+
+TEST_CASE("bridge ingress admits forwards to the host", "[bridge][ingress]")
+{
+	Filter filter;
+	filter.add(forward("billing-db", "tcp", "8443", kContainer5));
+	filter.add(forward("metrics", "udp", "9125"));
+	filter.add(forward("subnet-api", "tcp", "9000", "172.17.0.0/16"));
+
+	const auto I = Hook::bridge_ingress;
+	run_table(filter, {
+		{"forward to the bridge address", I, tcp(kContainer5, 50000, kBridgeAddr, 8443, kSyn), from_bridge,
+		 pass(AG_PASS_RULE), "billing-db"},
+		{"forward to the host's uplink address", I, tcp(kContainer5, 50001, kHost, 8443, kSyn), from_bridge,
+		 pass(AG_PASS_RULE), "billing-db"},
+		{"forward match to a remote address", I, tcp(kContainer5, 50002, kElsewhere, 8443, kSyn), from_bridge,
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"forward match to another container", I, tcp(kContainer5, 50003, kContainer2, 8443, kSyn), from_bridge,
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"forward match to the gateway", I, tcp(kContainer5, 50004, kGateway, 8443, kSyn), from_bridge,
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"forward limited to another container", I, tcp(kContainer2, 50005, kBridgeAddr, 8443, kSyn),
+		 from_bridge, drop(AG_DROP_NO_RULE)},
+		{"host port without a forward", I, tcp(kContainer1, 50006, kBridgeAddr, 9999, kSyn), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"udp to a tcp forward port", I, udp(kContainer5, 50007, kBridgeAddr, 8443), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"forward from any container", I, udp(kContainer1, 50008, kBridgeAddr, 9125), from_bridge,
+		 pass(AG_PASS_RULE), "metrics"},
+		{"forward from the bridge subnet", I, tcp(kContainer1, 50009, kBridgeAddr, 9000, kSyn), from_bridge,
+		 pass(AG_PASS_RULE), "subnet-api"},
+		{"forward subnet excludes another bridge", I, tcp("172.18.0.2", 50010, kBridgeAddr, 9000, kSyn),
+		 from_bridge, drop(AG_DROP_NO_RULE)},
+		{"container to the Internet", I, tcp(kContainer1, 50011, kElsewhere, 443, kSyn), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"container DNS to the resolver", I, udp(kContainer1, 50012, kResolver, 53), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"container ping to the host", I, Ipv4::icmp_echo(kContainer1, kBridgeAddr, kIcmpEcho, 1).frame(),
+		 from_bridge, drop(AG_DROP_NO_RULE)},
+	});
+
+	// A first fragment that the FIB lookup sends elsewhere is not
+	// recorded, so its later fragments stay orphans.
+	const Bytes data(64, 0xaa);
+	run_table(filter, {
+		{"first fragment to a remote address", I,
+		 Ipv4::tcp(kContainer5, 50020, kElsewhere, 8443, kSyn).id(0x500).frag_field(0x2000).payload(data).frame(),
+		 from_bridge, drop(AG_DROP_NOT_TO_HOST)},
+		{"its later fragment", I, Ipv4::raw(kContainer5, kElsewhere, IPPROTO_TCP, data).id(0x500).frag_field(11).frame(),
+		 from_bridge, drop(AG_DROP_ORPHAN_FRAGMENT)},
+	});
+
+	filter.remove("billing-db");
+	run_table(filter, {
+		{"forward after its rule is deleted", I, tcp(kContainer5, 50000, kBridgeAddr, 8443, kSyn), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+	});
+}
+
+TEST_CASE("bridge egress admits only what the host sends", "[bridge][egress]")
+{
+	Filter filter;
+	filter.add(forward("billing-db", "tcp", "8443", kContainer5));
+
+	const auto O = Hook::bridge_egress;
+	run_table(filter, {
+		{"host's reply to a forward", O, tcp(kBridgeAddr, 8443, kContainer5, 50000, kSyn | kAck), sent_by_host,
+		 pass(AG_PASS_HOST)},
+		{"host-initiated packet", O, tcp(kBridgeAddr, 40000, kContainer1, 80, kSyn), sent_by_host,
+		 pass(AG_PASS_HOST)},
+		// docker's DNAT of a published port, which arrived on the uplink.
+		{"routed in from the uplink", O, tcp(kElsewhere, 50000, kContainer1, 80, kSyn), from_uplink,
+		 drop(AG_DROP_NOT_FROM_HOST)},
+		{"routed reply to a forward port", O, tcp(kBridgeAddr, 8443, kContainer5, 50000, kAck), from_uplink,
+		 drop(AG_DROP_NOT_FROM_HOST)},
+		{"routed between containers", O, tcp(kContainer2, 50000, kContainer1, 80, kSyn), from_bridge,
+		 drop(AG_DROP_NOT_FROM_HOST)},
+		kernel_may_reject({"routed truncated IPv4", O, cut(tcp(kElsewhere, 50000, kContainer1, 80, kSyn), 14 + 10),
+				   from_uplink, drop(AG_DROP_NOT_FROM_HOST)}),
+		{"routed truncated IPv4 behind a VLAN tag", O,
+		 cut(Ipv4::tcp(kElsewhere, 50000, kContainer1, 80, kSyn).vlan().frame(), 14 + 4 + 10), from_uplink,
+		 drop(AG_DROP_NOT_FROM_HOST)},
+		{"host-sent truncated IPv4 is not parsed", O,
+		 cut(Ipv4::tcp(kBridgeAddr, 8443, kContainer5, 50000, kAck).vlan().frame(), 14 + 4 + 10), sent_by_host,
+		 pass(AG_PASS_HOST)},
+	});
+}
+
+TEST_CASE("bridge ingress admits IPv6 forwards to the host", "[bridge][ingress][ipv6]")
+{
+	Filter filter;
+	filter.add(forward("billing-db6", "tcp", "8443", kContainer5v6));
+	filter.add(forward("subnet-api6", "tcp", "9000", "2001:db8:1::/64"));
+
+	const auto I = Hook::bridge_ingress;
+	run_table(filter, {
+		{"forward to the bridge address", I, Ipv6::tcp(kContainer5v6, 50000, kBridgeAddr6, 8443, kSyn).frame(),
+		 from_bridge, pass(AG_PASS_RULE), "billing-db6"},
+		{"forward to the host's uplink address", I, Ipv6::tcp(kContainer5v6, 50001, kHost6, 8443, kSyn).frame(),
+		 from_bridge, pass(AG_PASS_RULE), "billing-db6"},
+		{"forward match to a remote address", I,
+		 Ipv6::tcp(kContainer5v6, 50002, kElsewhere6, 8443, kSyn).frame(), from_bridge,
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"forward limited to another container", I,
+		 Ipv6::tcp(kContainer1v6, 50003, kBridgeAddr6, 8443, kSyn).frame(), from_bridge, drop(AG_DROP_NO_RULE)},
+		{"forward from the bridge's /64", I, Ipv6::tcp(kContainer1v6, 50004, kBridgeAddr6, 9000, kSyn).frame(),
+		 from_bridge, pass(AG_PASS_RULE), "subnet-api6"},
+		{"forward /64 excludes other prefixes", I,
+		 Ipv6::tcp("2001:db8:2::2", 50005, kBridgeAddr6, 9000, kSyn).frame(), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"IPv4 container to an IPv6-only forward", I, tcp(kContainer1, 50006, kBridgeAddr, 9000, kSyn),
+		 from_bridge, drop(AG_DROP_NO_RULE)},
+		{"neighbour solicitation from a container", I,
+		 Ipv6::icmp("fe80::5", kBridgeAddr6, kIcmp6NeighbourSolicit, 0, 0, 0).hop_limit(255).frame(), from_bridge,
+		 pass(AG_PASS_LINK)},
+		{"routed neighbour advertisement into the bridge", Hook::bridge_egress,
+		 Ipv6::icmp("fe80::1", "fe80::5", kIcmp6NeighbourAdvert, 0, 0, 0).hop_limit(255).frame(), from_uplink,
+		 pass(AG_PASS_LINK)},
+		{"routed IPv6 into the bridge", Hook::bridge_egress,
+		 Ipv6::tcp(kElsewhere6, 50000, kContainer1v6, 80, kSyn).frame(), from_uplink,
+		 drop(AG_DROP_NOT_FROM_HOST)},
+	});
+}
