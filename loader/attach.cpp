@@ -41,14 +41,27 @@ std::string xdp_link_pin(const std::string &pin_dir, int ifindex)
 	return fmt::format("{}/links/xdp-{}", pin_dir, ifindex);
 }
 
-XdpAttachment attach_xdp(int prog_fd, int ifindex, const std::string &ifname, const std::string &link_pin)
+XdpAttachment attach_xdp(int prog_fd, int ifindex, const std::string &ifname, const std::string &link_pin,
+			 XdpModeRequest request)
 {
 	if (auto other = xdp_program(ifindex))
 		fail("cannot attach XDP to {}: program {} (id {}) is already attached; detach it first",
 		     ifname, other->name, other->id);
 
 	XdpAttachment result{AG_XDP_NATIVE, 0};
-	UniqueFd link = create_xdp_link(prog_fd, ifindex, XDP_FLAGS_DRV_MODE);
+	UniqueFd link;
+	if (request == XdpModeRequest::generic) {
+		result.mode = AG_XDP_GENERIC;
+		link = create_xdp_link(prog_fd, ifindex, XDP_FLAGS_SKB_MODE);
+		if (!link)
+			fail("cannot attach generic XDP to {}: {}", ifname, errno_text(errno));
+	} else {
+		link = create_xdp_link(prog_fd, ifindex, XDP_FLAGS_DRV_MODE);
+		if (!link && request == XdpModeRequest::native)
+			fail("cannot attach native XDP to {}: {}; the driver may lack XDP support, or try "
+			     "--xdp-mode generic",
+			     ifname, errno_text(errno));
+	}
 	if (!link) {
 		result.native_errno = errno;
 		log::warn("native XDP on {} failed ({}); using generic XDP, which runs later and costs more",

@@ -21,6 +21,9 @@ struct AttachedProgram {
 	std::string name;
 };
 
+// Which XDP mode to attach in. automatic tries native and falls back to generic.
+enum class XdpModeRequest { automatic, native, generic };
+
 struct XdpAttachment {
 	ag_xdp_mode mode;
 	int native_errno; // why native mode failed, when mode is generic
@@ -28,9 +31,11 @@ struct XdpAttachment {
 
 std::string xdp_link_pin(const std::string &pin_dir, int ifindex);
 
-// Attach XDP in native mode, or in generic mode when the driver has none, and
-// pin the link. Throws Error when another XDP program is on the interface.
-XdpAttachment attach_xdp(int prog_fd, int ifindex, const std::string &ifname, const std::string &link_pin);
+// Attach XDP in the requested mode and pin the link; automatic uses native
+// mode, or generic mode when the driver has none. Throws Error when another
+// XDP program is on the interface or the requested mode fails.
+XdpAttachment attach_xdp(int prog_fd, int ifindex, const std::string &ifname, const std::string &link_pin,
+			 XdpModeRequest request);
 // Swap the program behind a pinned XDP link in one step.
 void replace_xdp(int prog_fd, const std::string &ifname, const std::string &link_pin);
 // Unpin the link, which detaches the program.

@@ -109,6 +109,7 @@ void load_filter(const LoadRequest &request)
 
 	try {
 		auto interfaces = resolve_interfaces(request.uplink, request.bridges);
+		interfaces.front().xdp_mode = request.xdp_mode;
 		for (auto &iface : interfaces)
 			check_hooks_free(iface, loaded);
 		auto rules = resolve_rules(request.policy.effective_rules());

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/attach.hpp"
 #include "loader/policy.hpp"
 #include "loader/rule_maps.hpp"
 
@@ -16,6 +17,7 @@ struct LoadRequest {
 	std::vector<std::string> bridges; // names or fnmatch(3) patterns
 	Policy policy;
 	bool replace = false; // swap the programs of a loaded filter, keeping its maps
+	XdpModeRequest xdp_mode = XdpModeRequest::automatic;
 	std::optional<std::uint32_t> max_rules; // unset: pinned size, or the default
 	std::optional<std::uint32_t> max_flows;
 };

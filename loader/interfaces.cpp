@@ -108,11 +108,15 @@ void attach_interface(const ProgramFds &programs, const std::string &pin_dir, co
 	if (iface.role == AG_ROLE_UPLINK) {
 		std::string link = xdp_link_pin(pin_dir, iface.ifindex);
 		if (replace && previous->role == AG_ROLE_UPLINK) {
+			bool mode_differs = (iface.xdp_mode == XdpModeRequest::native && previous->xdp_mode != AG_XDP_NATIVE) ||
+					    (iface.xdp_mode == XdpModeRequest::generic && previous->xdp_mode != AG_XDP_GENERIC);
+			if (mode_differs)
+				fail("cannot change the XDP mode of {} in place; unload and load again", iface.name);
 			replace_xdp(programs.uplink_xdp, iface.name, link);
 			record.xdp_mode = previous->xdp_mode;
 			record.native_xdp_errno = previous->native_xdp_errno;
 		} else {
-			XdpAttachment xdp = attach_xdp(programs.uplink_xdp, iface.ifindex, iface.name, link);
+			XdpAttachment xdp = attach_xdp(programs.uplink_xdp, iface.ifindex, iface.name, link, iface.xdp_mode);
 			record.xdp_mode = static_cast<__u8>(xdp.mode);
 			record.native_xdp_errno = xdp.native_errno;
 		}

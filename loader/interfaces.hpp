@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/attach.hpp"
 #include "loader/programs.hpp"
 #include "maps/airgap_maps.h"
 
@@ -14,6 +15,7 @@ struct Interface {
 	std::string name;
 	int ifindex;
 	ag_interface_role role;
+	XdpModeRequest xdp_mode = XdpModeRequest::automatic; // uplink only
 };
 
 bool is_name_pattern(const std::string &name);

@@ -47,6 +47,7 @@ void add_load(CLI::App &app, GlobalOptions &global)
 	auto bridges = std::make_shared<std::vector<std::string>>();
 	auto policy_path = std::make_shared<std::string>();
 	auto replace = std::make_shared<bool>(false);
+	auto xdp_mode = std::make_shared<std::string>("auto");
 	auto max_rules = std::make_shared<std::uint32_t>(0);
 	auto max_flows = std::make_shared<std::uint32_t>(0);
 
@@ -54,6 +55,9 @@ void add_load(CLI::App &app, GlobalOptions &global)
 	cmd->add_option("--bridge", *bridges,
 			"Docker bridge to hook (TC ingress and egress); a name or a pattern such as 'br-*'; repeatable");
 	cmd->add_option("--policy", *policy_path, "Policy file (TOML) with rules, DNS and DHCP settings");
+	cmd->add_option("--xdp-mode", *xdp_mode,
+			"XDP mode on the uplink: auto (native, else generic), native or generic")
+		->check(CLI::IsMember({"auto", "native", "generic"}));
 	cmd->add_flag("--replace", *replace,
 		      "Swap the programs and policy of a loaded filter in place, keeping flows and counters");
 	cmd->add_option("--max-rules", *max_rules,
@@ -75,6 +79,10 @@ void add_load(CLI::App &app, GlobalOptions &global)
 		for (auto &bridge : request.bridges)
 			validate_interface_name(bridge, true);
 		request.replace = *replace;
+		if (*xdp_mode == "native")
+			request.xdp_mode = XdpModeRequest::native;
+		else if (*xdp_mode == "generic")
+			request.xdp_mode = XdpModeRequest::generic;
 		if (*max_rules)
 			request.max_rules = *max_rules;
 		if (*max_flows)

@@ -240,6 +240,9 @@ std::string status_text(const FilterStatus &status, const std::string &pin_dir)
 			out += fmt::format("  {:<11} {}", hook.hook, state);
 			if (hook.hook == "xdp" && iface.recorded.xdp_mode == AG_XDP_NATIVE)
 				out += ", native mode";
+			else if (hook.hook == "xdp" && iface.recorded.xdp_mode == AG_XDP_GENERIC &&
+				 iface.recorded.native_xdp_errno == 0)
+				out += ", generic mode, as requested";
 			else if (hook.hook == "xdp" && iface.recorded.xdp_mode == AG_XDP_GENERIC)
 				out += fmt::format(", generic mode (native failed: {})",
 						   errno_text(iface.recorded.native_xdp_errno));

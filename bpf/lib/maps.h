@@ -13,10 +13,15 @@
  * that the loader can build a whole new rule set in a second trie and switch
  * to it with one update: no packet ever sees half of a policy.
  */
+/*
+ * Sizes instead of BTF types: Linux 6.1 swaps an inner map only for one that
+ * matches the template in having BTF or not, and the loader creates the
+ * replacement tries without BTF.
+ */
 struct ag_rule_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__type(key, struct ag_rule_key);
-	__type(value, struct ag_rule_ref);
+	__uint(key_size, sizeof(struct ag_rule_key));
+	__uint(value_size, sizeof(struct ag_rule_ref));
 	__uint(max_entries, AG_DEFAULT_MAX_RULES); /* set by the loader */
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } ag_rule_trie SEC(".maps");
