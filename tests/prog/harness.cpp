@@ -38,7 +38,7 @@ struct RunRejected : std::runtime_error {
 std::uint32_t g_uplink_ifindex = 0;
 std::uint32_t g_bridge_ifindex = 0;
 
-void run_ip(std::vector<std::string> args)
+void run_ip_command(std::vector<std::string> args)
 {
 	args.insert(args.begin(), "ip");
 	std::vector<char *> argv;
@@ -361,19 +361,19 @@ void enter_test_netns()
 		throw std::runtime_error(std::string("unshare(CLONE_NEWNET) failed: ") + std::strerror(errno));
 	}
 
-	run_ip({"link", "set", "lo", "up"});
+	run_ip_command({"link", "set", "lo", "up"});
 	// A veth pair rather than a dummy device, which not every kernel has.
-	run_ip({"link", "add", "wan0", "type", "veth", "peer", "name", "wan0-peer"});
-	run_ip({"link", "set", "wan0-peer", "up"});
-	run_ip({"addr", "add", "198.51.100.2/24", "dev", "wan0"});
-	run_ip({"-6", "addr", "add", "2001:db8::2/64", "dev", "wan0", "nodad"});
-	run_ip({"link", "set", "wan0", "up"});
-	run_ip({"route", "add", "default", "via", kGateway, "dev", "wan0"});
-	run_ip({"-6", "route", "add", "default", "via", kGateway6, "dev", "wan0"});
-	run_ip({"link", "add", "docker0", "type", "bridge"});
-	run_ip({"addr", "add", "172.17.0.1/16", "dev", "docker0"});
-	run_ip({"-6", "addr", "add", "2001:db8:1::1/64", "dev", "docker0", "nodad"});
-	run_ip({"link", "set", "docker0", "up"});
+	run_ip_command({"link", "add", "wan0", "type", "veth", "peer", "name", "wan0-peer"});
+	run_ip_command({"link", "set", "wan0-peer", "up"});
+	run_ip_command({"addr", "add", "198.51.100.2/24", "dev", "wan0"});
+	run_ip_command({"-6", "addr", "add", "2001:db8::2/64", "dev", "wan0", "nodad"});
+	run_ip_command({"link", "set", "wan0", "up"});
+	run_ip_command({"route", "add", "default", "via", kGateway, "dev", "wan0"});
+	run_ip_command({"-6", "route", "add", "default", "via", kGateway6, "dev", "wan0"});
+	run_ip_command({"link", "add", "docker0", "type", "bridge"});
+	run_ip_command({"addr", "add", "172.17.0.1/16", "dev", "docker0"});
+	run_ip_command({"-6", "addr", "add", "2001:db8:1::1/64", "dev", "docker0", "nodad"});
+	run_ip_command({"link", "set", "docker0", "up"});
 	// Docker turns forwarding on. Without it every FIB lookup from the
 	// bridge returns "forwarding disabled", whatever the destination.
 	write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
@@ -381,6 +381,11 @@ void enter_test_netns()
 
 	g_uplink_ifindex = ifindex_of("wan0");
 	g_bridge_ifindex = ifindex_of("docker0");
+}
+
+void run_ip(std::vector<std::string> args)
+{
+	run_ip_command(std::move(args));
 }
 
 std::uint32_t uplink_ifindex()

@@ -85,9 +85,9 @@ struct Case {
 	std::string rule = {}; // the rule whose counter moves, or empty for none
 	int flows = 0;         // change in the number of tracked flows
 	// Input shorter than some kernels' BPF_PROG_TEST_RUN accepts. Linux
-	// 6.18 rejects a TC frame whose IP header is incomplete and an XDP
-	// frame shorter than an Ethernet header with EINVAL, so such a row is
-	// reported as skipped there instead of failing.
+	// 6.18 and Debian 12's 6.1.192 reject a TC frame whose IP header is
+	// incomplete and an XDP frame shorter than an Ethernet header with
+	// EINVAL, so such a row is reported as skipped there instead of failing.
 	bool kernel_may_reject = false;
 };
 
@@ -104,6 +104,10 @@ void enter_test_netns();
 struct SkipRun : std::runtime_error {
 	using std::runtime_error::runtime_error;
 };
+
+// Run iproute2's ip with these arguments in the test's namespace; throws
+// std::runtime_error when it fails.
+void run_ip(std::vector<std::string> args);
 
 std::uint32_t uplink_ifindex();
 std::uint32_t bridge_ifindex();

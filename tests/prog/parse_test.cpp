@@ -172,10 +172,10 @@ TEST_CASE("malformed IPv4 drops on every hook", "[parse][malformed]")
 }
 
 // Defect: parse_l4() checks the TCP and UDP headers against the end of the
-// frame, not against the IPv4 total length or the IPv6 payload length, so a
-// header that lies in the Ethernet padding after the datagram is read as if
-// it were part of it. A datagram that contains no L4 header then matches a
-// rule by ports that are not in it.
+// frame, not against the IPv4 total length or the IPv6 payload length. A
+// header in the Ethernet padding after the datagram is read as part of it,
+// so a datagram that contains no L4 header matches a rule by ports that are
+// not in it.
 TEST_CASE("L4 header past the IP length drops", "[parse][malformed][!mayfail]")
 {
 	for (Direction d : all_directions()) {
