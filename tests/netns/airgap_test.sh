@@ -13,143 +13,13 @@ if [ $# -ne 2 ]; then
 	exit 2
 fi
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-
-[ "$(id -u)" = 0 ] || skip "needs root for network namespaces and BPF"
-for tool in ip nsenter iptables tc sysctl stat mkfifo; do
-	command -v "$tool" >/dev/null || skip "$tool is not installed (tools/install-deps.sh installs it)"
-done
-[ -x "$1" ] || { echo "FAIL airgap-bpf binary $1 is not executable"; exit 1; }
-[ -x "$2" ] || { echo "FAIL probe binary $2 is not executable"; exit 1; }
-
 # shellcheck source=tests/netns/topology.sh
 source "$(dirname "$0")/topology.sh"
+# shellcheck source=tests/netns/checks.sh
+source "$(dirname "$0")/checks.sh"
+checks_require_setup "$1" "$2"
 topo_init test "$1" "$2" || exit 1
-
-if ! ip netns add "ag-$TOPO_ID-try" 2>/dev/null; then
-	skip "cannot create network namespaces here"
-fi
-ip netns del "ag-$TOPO_ID-try"
-
-PASSED=0
-FAILED=0
-
-pass() {
-	PASSED=$((PASSED + 1))
-	echo "PASS $1"
-}
-
-# fail CHECK [DETAIL]
-fail() {
-	FAILED=$((FAILED + 1))
-	echo "FAIL $1${2:+: $2}"
-}
-
-# Stop the test after a failure that makes the remaining checks meaningless.
-abort() {
-	fail "$@"
-	echo "stopping: the checks after this one depend on it"
-	echo "$PASSED passed, $FAILED failed"
-	exit 1
-}
-
-# check_pass WHAT NS PROTO ADDR PORT [PROBE OPTIONS]: an echo round trip works.
-check_pass() {
-	local what=$1 ns=$2 err rc
-	shift 2
-	err=$(topo_probe "$ns" connect "$@" 2>&1 >/dev/null)
-	rc=$?
-	if [ "$rc" -eq 0 ]; then
-		pass "$what passes"
-	else
-		fail "$what passes" "probe exit $rc: $err"
-	fi
-}
-
-# check_blocked WHAT NS PROTO ADDR PORT [PROBE OPTIONS]: the probe times out,
-# so neither data nor a TCP reset nor an ICMP error came back.
-check_blocked() {
-	local what=$1 ns=$2 err rc
-	shift 2
-	err=$(topo_probe "$ns" connect "$@" 2>&1 >/dev/null)
-	rc=$?
-	if [ "$rc" -eq 3 ]; then
-		pass "$what is blocked"
-	elif [ "$rc" -eq 0 ]; then
-		fail "$what is blocked" "the echo round trip worked"
-	else
-		fail "$what is blocked" "expected no answer, got probe exit $rc: $err"
-	fi
-}
-
-# check_exchange WHAT NAME EXPECTED: one round trip on a kept connection.
-check_exchange() {
-	local what=$1 name=$2 expected=$3 result
-	result=$(topo_keep_exchange "$name")
-	if [ "$result" = "$expected" ]; then
-		pass "$what ($result)"
-	else
-		fail "$what" "expected $expected, got $result"
-	fi
-}
-
-# Print the stats JSON as "path value" lines, e.g.
-# "hooks.uplink-xdp.drop.no-rule.packets 4". Made for the pretty-printed
-# output of stats --json: one key per line.
-flatten_json() {
-	awk '
-	{
-		line = $0
-		sub(/^[ \t]+/, "", line)
-		sub(/,$/, "", line)
-	}
-	line ~ /^"[^"]*": [{[]$/ {
-		key = line
-		sub(/^"/, "", key)
-		sub(/": [{[]$/, "", key)
-		path[++depth] = key
-		next
-	}
-	line == "{" || line == "[" { path[++depth] = ""; next }
-	line == "}" || line == "]" { depth--; next }
-	line ~ /^"[^"]*": / {
-		key = line
-		sub(/^"/, "", key)
-		sub(/": .*$/, "", key)
-		value = line
-		sub(/^"[^"]*": /, "", value)
-		prefix = ""
-		for (i = 1; i <= depth; i++)
-			if (path[i] != "")
-				prefix = prefix path[i] "."
-		print prefix key " " value
-	}'
-}
-
-# hook_packets HOOK pass|drop REASON: the packet counter of one hook reason.
-hook_packets() {
-	topo_airgap stats --json | flatten_json | awk -v key="hooks.$1.$2.$3.packets" '$1 == key { print $2 }'
-}
-
-# rule_packets NAME: the packet counter of a rule, from the text output of stats.
-rule_packets() {
-	topo_airgap stats | awk -v name="$1" '$2 == name { print $(NF - 1) }'
-}
-
-# check_grew WHAT BEFORE AFTER MIN: a counter grew by at least MIN.
-check_grew() {
-	local what=$1 before=$2 after=$3 min=$4
-	if ! [[ "$before" =~ ^[0-9]+$ && "$after" =~ ^[0-9]+$ ]]; then
-		fail "$what" "cannot read the counter (before '$before', after '$after')"
-	elif [ $((after - before)) -ge "$min" ]; then
-		pass "$what (+$((after - before)))"
-	else
-		fail "$what" "grew by $((after - before)), expected at least $min"
-	fi
-}
+checks_require_netns
 
 # Every path of the topology, each working without the filter:
 # "description|namespace|probe arguments".
@@ -446,5 +316,4 @@ else
 fi
 check_all_paths_pass "after unload"
 
-echo "$PASSED passed, $FAILED failed"
-[ "$FAILED" -eq 0 ]
+checks_done

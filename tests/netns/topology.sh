@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Network namespace topology of a docker host behind an uplink, for the
-# end-to-end test and the demo. Source this file, then call topo_init and
+# end-to-end tests and the demo. Source this file, then call topo_init and
 # topo_create. Nothing here touches the caller's own network namespace: every
 # link, address, route, sysctl and iptables rule lives in a namespace made here.
 #
@@ -15,6 +15,28 @@
 #
 # The net namespace has no route to 172.16.0.0/12: containers reach it only
 # through the host's NAT, and it reaches them only through a published port.
+#
+# Two settings, made before topo_create, extend this:
+#
+# TOPO_IPV6=1 enables IPv6 in every namespace (it is disabled otherwise, to
+# keep IPv6 router and neighbour traffic out of the counters) and adds:
+#   net 2001:db8:1::1, host wan0 2001:db8:1::2 (default route via net),
+#   relay 2001:db8:2::10 and elsewhere 2001:db8:2::20 (on net's lo),
+#   docker0 2001:db8:ac::1/64, c1 2001:db8:ac::2, c2 2001:db8:ac::3,
+#   forwarding and MASQUERADE of 2001:db8:ac::/64 out of wan0 on the host,
+# with the same listeners as on the IPv4 addresses.
+#
+# TOPO_RELAY_MTU=N moves the relay (both families) behind a router with a
+# link of MTU N on the router's side, so that the host's full-size packets
+# to the relay make the router return ICMP "fragmentation needed" or ICMPv6
+# "packet too big". The relay's own side of that link keeps MTU 1500, so it
+# advertises a TCP MSS that does not fit the path:
+#   [net] rt0 203.0.113.249/30 2001:db8:f::1 -- [router] net0 .250 2001:db8:f::2
+#   [router] relay0 203.0.113.253/30 2001:db8:3::1, MTU N -- [relay] up0 .254 2001:db8:3::2
+#   [relay] lo 203.0.113.10, 2001:db8:2::10
+# There the relay's tcp/443 is a sink/ listener (see agprobe), for bulk
+# transfers that only send towards the relay: the router's side drops
+# full-size frames the relay would send back, so echoing them cannot work.
 
 TOPO_NET_GW=198.51.100.1
 TOPO_RESOLVER=198.51.100.53
@@ -34,6 +56,22 @@ TOPO_FORWARDER_PORT=8443
 TOPO_HOST_SERVICE_PORT=22
 # Port on which c1 and c2 talk to each other over the bridge.
 TOPO_PEER_PORT=7000
+
+TOPO_NET_GW6=2001:db8:1::1
+TOPO_HOST_WAN6=2001:db8:1::2
+TOPO_RELAY6=2001:db8:2::10
+TOPO_ELSEWHERE6=2001:db8:2::20
+TOPO_HOST_BRIDGE6=2001:db8:ac::1
+TOPO_C16=2001:db8:ac::2
+TOPO_C26=2001:db8:ac::3
+TOPO_CONTAINER_NET6=2001:db8:ac::/64
+
+# Addresses of the router between net and the relay (TOPO_RELAY_MTU).
+TOPO_ROUTER_NET_SIDE=203.0.113.250
+TOPO_ROUTER_NET_SIDE6=2001:db8:f::2
+
+TOPO_IPV6=${TOPO_IPV6:-0}
+TOPO_RELAY_MTU=${TOPO_RELAY_MTU:-}
 
 # Client timeout of every probe, in milliseconds: a path that gets no reply in
 # this time counts as blocked.
@@ -55,6 +93,8 @@ topo_init() {
 	NS_HOST="ag-$TOPO_ID-host"
 	NS_C1="ag-$TOPO_ID-c1"
 	NS_C2="ag-$TOPO_ID-c2"
+	NS_ROUTER="ag-$TOPO_ID-rt"
+	NS_RELAY="ag-$TOPO_ID-relay"
 	TOPO_PIN_DIR="/sys/fs/bpf/airgap-$TOPO_ID"
 	TOPO_WORK=$(mktemp -d "/tmp/airgap-$TOPO_ID.XXXXXX") || return 1
 	trap topo_cleanup EXIT
@@ -75,21 +115,97 @@ topo_add_ns() {
 	ip netns add "$1" || return 1
 	TOPO_CREATED_NS+=("$1")
 	ip -n "$1" link set lo up || return 1
-	# IPv6 router and neighbour traffic would only add noise to the counters:
-	# the topology is IPv4.
-	topo_in "$1" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
-		2>/dev/null || true
+	if [ "$TOPO_IPV6" = 1 ]; then
+		# No duplicate address detection, so that addresses, link-local
+		# ones included, are usable at once instead of after a second.
+		topo_in "$1" sysctl -q -w net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.default.disable_ipv6=0 \
+			net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 || return 1
+	else
+		# IPv6 router and neighbour traffic would only add noise to the
+		# counters of an IPv4 test.
+		topo_in "$1" sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 \
+			2>/dev/null || true
+	fi
 }
 
-# Add a container namespace with its veth port on the host's bridge.
+# Add an IPv6 address without duplicate address detection:
+# topo_addr6 NS DEV ADDR/LEN.
+topo_addr6() {
+	ip -n "$1" -6 addr add "$3" dev "$2" nodad
+}
+
+# Add a container namespace with its veth port on the host's bridge:
+# topo_add_container NS PORT IPV4 [IPV6].
 topo_add_container() {
-	local ns=$1 port=$2 addr=$3
+	local ns=$1 port=$2 addr=$3 addr6=${4:-}
 	topo_add_ns "$ns" || return 1
 	ip -n "$NS_HOST" link add "$port" type veth peer name lan0 netns "$ns" || return 1
 	ip -n "$NS_HOST" link set "$port" master "$TOPO_BRIDGE" up || return 1
 	ip -n "$ns" addr add "$addr/16" dev lan0 || return 1
 	ip -n "$ns" link set lan0 up || return 1
 	ip -n "$ns" route add default via "$TOPO_HOST_BRIDGE" || return 1
+	if [ "$TOPO_IPV6" = 1 ]; then
+		topo_addr6 "$ns" lan0 "$addr6/64" || return 1
+		ip -n "$ns" -6 route add default via "$TOPO_HOST_BRIDGE6" || return 1
+	fi
+}
+
+# Give the topology its IPv6 addresses, routes and NAT (see the file comment).
+topo_create_ipv6() {
+	topo_addr6 "$NS_NET" up0 "$TOPO_NET_GW6/64" || return 1
+	if [ -z "$TOPO_RELAY_MTU" ]; then
+		topo_addr6 "$NS_NET" lo "$TOPO_RELAY6/128" || return 1
+	fi
+	topo_addr6 "$NS_NET" lo "$TOPO_ELSEWHERE6/128" || return 1
+	ip -n "$NS_NET" -6 route add unreachable "$TOPO_CONTAINER_NET6" || return 1
+
+	topo_addr6 "$NS_HOST" "$TOPO_UPLINK" "$TOPO_HOST_WAN6/64" || return 1
+	ip -n "$NS_HOST" -6 route add default via "$TOPO_NET_GW6" || return 1
+	topo_addr6 "$NS_HOST" "$TOPO_BRIDGE" "$TOPO_HOST_BRIDGE6/64" || return 1
+	topo_in "$NS_HOST" sysctl -q -w net.ipv6.conf.all.forwarding=1 || return 1
+	# docker with ip6tables enabled does the same for an IPv6 network.
+	topo_in "$NS_HOST" ip6tables -t nat -A POSTROUTING -s "$TOPO_CONTAINER_NET6" -o "$TOPO_UPLINK" \
+		-j MASQUERADE || return 1
+}
+
+# Put the relay behind a router whose relay-facing link has MTU
+# TOPO_RELAY_MTU (see the file comment).
+topo_create_router() {
+	topo_add_ns "$NS_ROUTER" || return 1
+	topo_add_ns "$NS_RELAY" || return 1
+	ip -n "$NS_NET" link add rt0 type veth peer name net0 netns "$NS_ROUTER" || return 1
+	ip -n "$NS_ROUTER" link add relay0 type veth peer name up0 netns "$NS_RELAY" || return 1
+	ip -n "$NS_ROUTER" link set relay0 mtu "$TOPO_RELAY_MTU" || return 1
+
+	ip -n "$NS_NET" addr add 203.0.113.249/30 dev rt0 || return 1
+	ip -n "$NS_ROUTER" addr add "$TOPO_ROUTER_NET_SIDE/30" dev net0 || return 1
+	ip -n "$NS_ROUTER" addr add 203.0.113.253/30 dev relay0 || return 1
+	ip -n "$NS_RELAY" addr add 203.0.113.254/30 dev up0 || return 1
+	ip -n "$NS_RELAY" addr add "$TOPO_RELAY/32" dev lo || return 1
+	ip -n "$NS_NET" link set rt0 up || return 1
+	ip -n "$NS_ROUTER" link set net0 up || return 1
+	ip -n "$NS_ROUTER" link set relay0 up || return 1
+	ip -n "$NS_RELAY" link set up0 up || return 1
+
+	topo_in "$NS_NET" sysctl -q -w net.ipv4.ip_forward=1 || return 1
+	topo_in "$NS_ROUTER" sysctl -q -w net.ipv4.ip_forward=1 || return 1
+	ip -n "$NS_NET" route add "$TOPO_RELAY/32" via "$TOPO_ROUTER_NET_SIDE" || return 1
+	ip -n "$NS_ROUTER" route add default via 203.0.113.249 || return 1
+	ip -n "$NS_ROUTER" route add "$TOPO_RELAY/32" via 203.0.113.254 || return 1
+	ip -n "$NS_RELAY" route add default via 203.0.113.253 || return 1
+
+	[ "$TOPO_IPV6" = 1 ] || return 0
+	topo_addr6 "$NS_NET" rt0 2001:db8:f::1/64 || return 1
+	topo_addr6 "$NS_ROUTER" net0 "$TOPO_ROUTER_NET_SIDE6/64" || return 1
+	topo_addr6 "$NS_ROUTER" relay0 2001:db8:3::1/64 || return 1
+	topo_addr6 "$NS_RELAY" up0 2001:db8:3::2/64 || return 1
+	topo_addr6 "$NS_RELAY" lo "$TOPO_RELAY6/128" || return 1
+	topo_in "$NS_NET" sysctl -q -w net.ipv6.conf.all.forwarding=1 || return 1
+	topo_in "$NS_ROUTER" sysctl -q -w net.ipv6.conf.all.forwarding=1 || return 1
+	ip -n "$NS_NET" -6 route add "$TOPO_RELAY6/128" via "$TOPO_ROUTER_NET_SIDE6" || return 1
+	ip -n "$NS_ROUTER" -6 route add default via 2001:db8:f::1 || return 1
+	ip -n "$NS_ROUTER" -6 route add "$TOPO_RELAY6/128" via 2001:db8:3::2 || return 1
+	ip -n "$NS_RELAY" -6 route add default via 2001:db8:3::1 || return 1
 }
 
 # Build the namespaces, links, addresses, routes, NAT and listeners.
@@ -100,7 +216,9 @@ topo_create() {
 	ip -n "$NS_HOST" link add "$TOPO_UPLINK" type veth peer name up0 netns "$NS_NET" || return 1
 	ip -n "$NS_NET" addr add "$TOPO_NET_GW/24" dev up0 || return 1
 	ip -n "$NS_NET" addr add "$TOPO_RESOLVER/24" dev up0 || return 1
-	ip -n "$NS_NET" addr add "$TOPO_RELAY/32" dev lo || return 1
+	if [ -z "$TOPO_RELAY_MTU" ]; then
+		ip -n "$NS_NET" addr add "$TOPO_RELAY/32" dev lo || return 1
+	fi
 	ip -n "$NS_NET" addr add "$TOPO_ELSEWHERE/32" dev lo || return 1
 	ip -n "$NS_NET" link set up0 up || return 1
 	ip -n "$NS_NET" route add unreachable 172.16.0.0/12 || return 1
@@ -119,8 +237,14 @@ topo_create() {
 	topo_in "$NS_HOST" iptables -t nat -A PREROUTING -i "$TOPO_UPLINK" -p tcp \
 		--dport "$TOPO_PUBLISHED_PORT" -j DNAT --to-destination "$TOPO_C1:80" || return 1
 
-	topo_add_container "$NS_C1" vc1 "$TOPO_C1" || return 1
-	topo_add_container "$NS_C2" vc2 "$TOPO_C2" || return 1
+	topo_add_container "$NS_C1" vc1 "$TOPO_C1" "$TOPO_C16" || return 1
+	topo_add_container "$NS_C2" vc2 "$TOPO_C2" "$TOPO_C26" || return 1
+	if [ "$TOPO_IPV6" = 1 ]; then
+		topo_create_ipv6 || return 1
+	fi
+	if [ -n "$TOPO_RELAY_MTU" ]; then
+		topo_create_router || return 1
+	fi
 
 	topo_start_listeners
 }
@@ -139,17 +263,33 @@ topo_listen() {
 	TOPO_PIDS+=("$(cat "$pid_file")")
 }
 
-topo_start_listeners() {
-	topo_listen "$NS_NET" "$TOPO_RELAY" tcp/443 tcp/80 || return 1
-	topo_listen "$NS_NET" "$TOPO_ELSEWHERE" tcp/443 tcp/80 "tcp/$TOPO_FORWARDER_PORT" udp/53 udp/443 ||
+# Start the listeners of one address family: topo_start_family_listeners
+# RELAY ELSEWHERE HOST_WAN HOST_BRIDGE C1 C2.
+topo_start_family_listeners() {
+	local relay=$1 elsewhere=$2 host_wan=$3 host_bridge=$4 c1=$5 c2=$6
+	if [ -n "$TOPO_RELAY_MTU" ]; then
+		topo_listen "$NS_RELAY" "$relay" sink/443 tcp/80 || return 1
+	else
+		topo_listen "$NS_NET" "$relay" tcp/443 tcp/80 || return 1
+	fi
+	topo_listen "$NS_NET" "$elsewhere" tcp/443 tcp/80 "tcp/$TOPO_FORWARDER_PORT" udp/53 udp/443 ||
 		return 1
+	topo_listen "$NS_HOST" "$host_wan" "tcp/$TOPO_HOST_SERVICE_PORT" || return 1
+	topo_listen "$NS_HOST" "$host_bridge" "tcp/$TOPO_FORWARDER_PORT" || return 1
+	topo_listen "$NS_C1" "$c1" tcp/80 "tcp/$TOPO_PEER_PORT" || return 1
+	topo_listen "$NS_C2" "$c2" "tcp/$TOPO_PEER_PORT" "udp/$TOPO_PEER_PORT" || return 1
+}
+
+topo_start_listeners() {
+	topo_start_family_listeners "$TOPO_RELAY" "$TOPO_ELSEWHERE" "$TOPO_HOST_WAN" "$TOPO_HOST_BRIDGE" \
+		"$TOPO_C1" "$TOPO_C2" || return 1
 	topo_listen "$NS_NET" "$TOPO_RESOLVER" udp/53 tcp/53 || return 1
 	# A DHCP server port, to show that the DHCP exchange passes.
 	topo_listen "$NS_NET" "$TOPO_NET_GW" udp/67 || return 1
-	topo_listen "$NS_HOST" "$TOPO_HOST_WAN" "tcp/$TOPO_HOST_SERVICE_PORT" || return 1
-	topo_listen "$NS_HOST" "$TOPO_HOST_BRIDGE" "tcp/$TOPO_FORWARDER_PORT" || return 1
-	topo_listen "$NS_C1" "$TOPO_C1" tcp/80 "tcp/$TOPO_PEER_PORT" || return 1
-	topo_listen "$NS_C2" "$TOPO_C2" "tcp/$TOPO_PEER_PORT" "udp/$TOPO_PEER_PORT" || return 1
+	if [ "$TOPO_IPV6" = 1 ]; then
+		topo_start_family_listeners "$TOPO_RELAY6" "$TOPO_ELSEWHERE6" "$TOPO_HOST_WAN6" \
+			"$TOPO_HOST_BRIDGE6" "$TOPO_C16" "$TOPO_C26" || return 1
+	fi
 }
 
 # Run the probe client in a namespace: topo_probe NS connect tcp ADDR PORT [options].
@@ -195,42 +335,78 @@ topo_airgap() {
 	AIRGAP_BPF_REQUIRE_NETNS=1 topo_in "$NS_HOST" "$AIRGAP_BIN" --pin-dir "$TOPO_PIN_DIR" "$@"
 }
 
-# Open a TCP connection that stays up, for exchanges later:
-# topo_keep_open NAME NS ADDR PORT [--from ADDR]. Fails unless the first
-# round trip worked.
-topo_keep_open() {
-	local name=$1 ns=$2 addr=$3 port=$4
-	shift 4
-	local in="$TOPO_WORK/keep-$name.in" out="$TOPO_WORK/keep-$name.out" write_fd read_fd line
+# Start an agprobe keep or accept process whose stdin and stdout stay open
+# as file descriptors, for commands later: topo_session_start NAME NS ARGS...
+topo_session_start() {
+	local name=$1 ns=$2
+	shift 2
+	local in="$TOPO_WORK/session-$name.in" out="$TOPO_WORK/session-$name.out" write_fd read_fd
 	mkfifo "$in" "$out" || return 1
 	# Started as a plain command, not through a function, so that $! is the
 	# probe itself (nsenter execs it) and cleanup can kill it.
-	nsenter --net="/var/run/netns/$ns" "$PROBE_BIN" keep tcp "$addr" "$port" \
-		--timeout-ms "$TOPO_TIMEOUT_MS" "$@" <"$in" >"$out" 2>"$TOPO_WORK/keep-$name.err" &
+	nsenter --net="/var/run/netns/$ns" "$PROBE_BIN" "$@" \
+		<"$in" >"$out" 2>"$TOPO_WORK/session-$name.err" &
 	TOPO_PIDS+=("$!")
 	exec {write_fd}>"$in"
 	exec {read_fd}<"$out"
 	TOPO_KEEP_IN[$name]=$write_fd
 	TOPO_KEEP_OUT[$name]=$read_fd
-	IFS= read -r -t 10 line <&"$read_fd" || line="no output"
-	if [ "$line" != ready ]; then
-		echo "topology: connection $name to $addr:$port did not open: $line $(cat "$TOPO_WORK/keep-$name.err")" >&2
+}
+
+# Read the next status line of a session; fail unless it is EXPECTED:
+# topo_session_wait NAME EXPECTED WHAT.
+topo_session_wait() {
+	local name=$1 expected=$2 what=$3 line
+	IFS= read -r -t 15 line <&"${TOPO_KEEP_OUT[$name]}" || line="no output"
+	if [ "$line" != "$expected" ]; then
+		echo "topology: $what: expected '$expected', got '$line' $(cat "$TOPO_WORK/session-$name.err")" >&2
 		return 1
 	fi
 }
 
-# Do one round trip on a connection from topo_keep_open and print the
-# result: ok, timeout, closed, error ..., or "gone" when the probe has exited.
-topo_keep_exchange() {
-	local name=$1 line
+# Open a TCP connection that stays up, for exchanges later:
+# topo_keep_open NAME NS ADDR PORT [--from ADDR] [--sport PORT]. Fails unless
+# the first round trip worked.
+topo_keep_open() {
+	local name=$1 ns=$2 addr=$3 port=$4
+	shift 4
+	topo_session_start "$name" "$ns" keep tcp "$addr" "$port" --timeout-ms "$TOPO_TIMEOUT_MS" "$@" ||
+		return 1
+	topo_session_wait "$name" ready "connection $name to $addr:$port did not open"
+}
+
+# Listen for one TCP connection that the test controls from both ends:
+# topo_accept_start NAME NS ADDR PORT, then topo_keep_open for the client,
+# then topo_accept_wait NAME. On such a connection either side can send first
+# (topo_keep_command NAME send, and expect on the other side).
+topo_accept_start() {
+	local name=$1 ns=$2 addr=$3 port=$4
+	topo_session_start "$name" "$ns" accept tcp "$addr" "$port" --timeout-ms "$TOPO_TIMEOUT_MS" || return 1
+	topo_session_wait "$name" listening "listener $name on $addr:$port"
+}
+
+topo_accept_wait() {
+	topo_session_wait "$1" ready "listener $1 got no connection"
+}
+
+# Run one command (exchange, send or expect) on a session and print its
+# result: ok, sent, timeout, closed, error ..., or "gone" when the probe has
+# exited.
+topo_keep_command() {
+	local name=$1 command=$2 line
 	# In a subshell, so that a write to a probe that has exited (SIGPIPE)
 	# ends only the subshell.
-	if ! (printf 'exchange\n' >&"${TOPO_KEEP_IN[$name]}") 2>/dev/null; then
+	if ! (printf '%s\n' "$command" >&"${TOPO_KEEP_IN[$name]}") 2>/dev/null; then
 		echo gone
 		return
 	fi
 	IFS= read -r -t $((TOPO_TIMEOUT_MS / 1000 + 5)) line <&"${TOPO_KEEP_OUT[$name]}" || line=gone
 	echo "$line"
+}
+
+# Do one round trip on a connection from topo_keep_open and print the result.
+topo_keep_exchange() {
+	topo_keep_command "$1" exchange
 }
 
 topo_keep_close() {
