@@ -149,7 +149,9 @@ static __always_inline bool is_for_host(struct __sk_buff *skb, const struct ag_p
 
 	/* A local destination is "not forwarded". With forwarding off on the
 	 * bridge the kernel routes nothing from it, so local delivery is all
-	 * that can happen. */
+	 * that can happen.
+	 * NOTE: a destination with no route at all is "not forwarded" too, so
+	 * such a packet counts to the forward; the kernel then drops it. */
 	return rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
 }
 

@@ -76,13 +76,26 @@ private:
 		return node.as_string()->get();
 	}
 
+	// A rule's field, for errors that the rule's context and line are added to.
+	static std::string field_string(const toml::node &node, std::string_view what)
+	{
+		if (!node.is_string())
+			fail("{} must be a string", what);
+		return node.as_string()->get();
+	}
+
 	std::vector<std::string> strings_at(const toml::node &node, std::string_view what)
 	{
-		if (!node.is_array())
-			fail_at(node, "{} must be an array of strings", what);
 		std::vector<std::string> out;
-		for (auto &item : *node.as_array())
-			out.push_back(string_at(item, what));
+		if (node.is_array()) {
+			for (auto &item : *node.as_array()) {
+				if (!item.is_string())
+					break;
+				out.push_back(item.as_string()->get());
+			}
+		}
+		if (!node.is_array() || out.size() != node.as_array()->size())
+			fail_at(node, "{} must be an array of strings", what);
 		return out;
 	}
 
@@ -156,32 +169,45 @@ private:
 		rule.name = string_at(*name, "name");
 		where = fmt::format("{} rule '{}'", section, rule.name);
 
+		// The line an error names: the field being read, else the table's.
+		const toml::node *at = &table;
 		try {
 			const toml::node *proto = table.get("proto");
 			if (!proto)
 				fail("'proto' is missing");
-			rule.proto = parse_protocol(string_at(*proto, "proto"));
+			at = proto;
+			if (proto->is_integer()) {
+				auto value = proto->as_integer()->get();
+				if (value < 0 || value > 255)
+					fail("invalid protocol number {}: expected 0..255", value);
+				rule.proto = static_cast<std::uint8_t>(value);
+			} else {
+				rule.proto = parse_protocol(field_string(*proto, "proto"));
+			}
 
 			const toml::node *port = table.get("port");
+			at = port ? port : &table;
 			if (port && port->is_integer()) {
 				auto value = port->as_integer()->get();
 				if (value < 1 || value > 65535)
 					fail("invalid port {}: expected 1..65535 or \"any\"", value);
 				rule.port = static_cast<std::uint16_t>(value);
 			} else if (port) {
-				rule.port = parse_port(string_at(*port, "port"));
+				rule.port = parse_port(field_string(*port, "port"));
 			} else if (protocol_has_ports(rule.proto)) {
 				fail("'port' is missing: give a port or \"any\"");
 			}
 
 			const toml::node *peer = table.get(peer_key);
+			at = peer ? peer : &table;
 			if (peer)
-				parse_peer(string_at(*peer, peer_key), rule);
+				parse_peer(field_string(*peer, peer_key), rule);
 			else if (kind != RuleKind::forward)
 				fail("'{}' is missing: give an address, a prefix or \"any\"", peer_key);
+			at = &table;
 			rule.validate();
 		} catch (const Error &e) {
-			fail_at(table, "{}: {}", where, e.what());
+			fail_at(*at, "{}: {}", where, e.what());
 		}
 		lines_[rule.name] = table.source().begin.line;
 		return rule;

@@ -91,10 +91,11 @@ void add_rule_group(CLI::App &app, GlobalOptions &global)
 	add->add_option("address", args->address,
 			"Remote address or prefix (ADDR[/LEN]), 'any', or a host name resolved now and by 'refresh'")
 		->required();
-	add->add_option("port", args->port, "Remote port for out, host port for in, or 'any'; required for tcp and udp");
+	auto *port = add->add_option("port", args->port,
+				     "Remote port for out, host port for in, or 'any'; required for tcp and udp");
 	add->add_option("--name", args->name, "Rule name, shown by stats")->required();
-	add->callback([args, &global] {
-		if (args->port == "any" && (args->proto == "tcp" || args->proto == "udp"))
+	add->callback([args, port, &global] {
+		if (port->count() == 0 && (args->proto == "tcp" || args->proto == "udp"))
 			fail("a {} rule needs a port: give a number, or 'any' explicitly", args->proto);
 		RuleKind kind = args->direction == "out" ? RuleKind::allow_out : RuleKind::allow_in;
 		Rule rule = rule_from_args(kind, *args);

@@ -159,7 +159,10 @@ static __always_inline void fragment_key_of(struct ag_fragment_key *key, const s
 	copy_addr(key->saddr, pkt->saddr);
 	copy_addr(key->daddr, pkt->daddr);
 	key->id = pkt->frag_id;
-	key->proto = pkt->proto;
+	/* IPv4 reassembles by (addresses, id, protocol) (RFC 791). IPv6 by
+	 * (addresses, id) only: its fragments' next-header fields may differ
+	 * (RFC 8200), and a later fragment has none past the fragment header. */
+	key->proto = pkt->eth_proto == bpf_htons(ETH_P_IPV6) ? 0 : pkt->proto;
 	key->pad[0] = 0;
 	key->pad[1] = 0;
 	key->pad[2] = 0;

@@ -56,6 +56,10 @@ struct ag_cursor {
 	/* Bytes from the frame's start to pos, kept as a scalar because the
 	 * verifier rejects 32-bit arithmetic on packet pointers. */
 	__u32 offset;
+	/* Bytes of the IP datagram from pos on, by its length fields: an L4
+	 * header must fit in them, not merely in the frame, which may carry
+	 * padding after the datagram. */
+	__u32 left;
 };
 
 struct ag_icmp_hdr {
@@ -207,7 +211,15 @@ static __always_inline int parse_ipv4(struct ag_cursor *c, struct ag_packet *pkt
 	pkt->proto = ip->protocol;
 	pkt->hop_limit = ip->ttl;
 	c->pos += hdr_len;
+	c->left = bpf_ntohs(ip->tot_len) - hdr_len;
 	return 0;
+}
+
+/* An IPv4-mapped address (::ffff:0:0/96) in an IPv6 header would match IPv4
+ * rules, and Linux hands such UDP to dual-stack sockets as IPv4. */
+static __always_inline bool is_ipv4_mapped(const __be32 addr[4])
+{
+	return addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff);
 }
 
 /*
@@ -230,9 +242,12 @@ static __always_inline int parse_ipv6(struct ag_cursor *c, struct ag_packet *pkt
 
 	copy_ipv6(pkt->saddr, &ip6->saddr);
 	copy_ipv6(pkt->daddr, &ip6->daddr);
+	if (is_ipv4_mapped(pkt->saddr) || is_ipv4_mapped(pkt->daddr))
+		return AG_DROP_MALFORMED;
 	pkt->hop_limit = ip6->hop_limit;
 	next = ip6->nexthdr;
 	c->pos = ip6 + 1;
+	c->left = bpf_ntohs(ip6->payload_len);
 
 #pragma unroll
 	for (int i = 0; i < AG_MAX_IPV6_EXT_HEADERS; i++) {
@@ -246,19 +261,21 @@ static __always_inline int parse_ipv6(struct ag_cursor *c, struct ag_packet *pkt
 			if ((void *)(opt + 1) > c->end)
 				return AG_DROP_MALFORMED;
 			len = (opt->hdrlen + 1) * 8;
-			if (c->pos + len > c->end)
+			if (c->pos + len > c->end || len > c->left)
 				return AG_DROP_MALFORMED;
 			next = opt->nexthdr;
 			c->pos += len;
+			c->left -= len;
 		} else if (next == IPPROTO_FRAGMENT) {
 			struct ag_ipv6_frag_hdr *frag = c->pos;
 			__u16 frag_off;
 
-			if ((void *)(frag + 1) > c->end)
+			if ((void *)(frag + 1) > c->end || sizeof(*frag) > c->left)
 				return AG_DROP_MALFORMED;
 			frag_off = bpf_ntohs(frag->frag_off);
 			next = frag->nexthdr;
 			c->pos = frag + 1;
+			c->left -= sizeof(*frag);
 			pkt->frag_id = frag->identification;
 			/* Offset 0 without more fragments is an atomic fragment: a
 			 * whole packet, judged as one. */
@@ -285,7 +302,7 @@ static __always_inline int parse_quoted_ports(struct ag_cursor *c, struct ag_quo
 {
 	struct ag_icmp_hdr *l4 = c->pos; /* 8 bytes, the size every layout here needs */
 
-	if ((void *)(l4 + 1) > c->end)
+	if ((void *)(l4 + 1) > c->end || sizeof(*l4) > c->left)
 		return AG_DROP_MALFORMED;
 	if (q->proto == IPPROTO_TCP || q->proto == IPPROTO_UDP) {
 		__be16 *ports = c->pos;
@@ -310,12 +327,13 @@ static __always_inline int parse_quoted_ipv4(struct ag_cursor *c, struct ag_pack
 	hdr_len = ip->ihl * 4;
 	if (ip->version != 4 || hdr_len < sizeof(*ip))
 		return AG_DROP_MALFORMED;
-	if (c->pos + hdr_len > c->end)
+	if (c->pos + hdr_len > c->end || hdr_len > c->left)
 		return AG_DROP_MALFORMED;
 	map_ipv4(pkt->quoted.saddr, ip->saddr);
 	map_ipv4(pkt->quoted.daddr, ip->daddr);
 	pkt->quoted.proto = ip->protocol;
 	c->pos += hdr_len;
+	c->left -= hdr_len;
 	return parse_quoted_ports(c, &pkt->quoted);
 }
 
@@ -328,7 +346,7 @@ static __always_inline int parse_quoted_ipv6(struct ag_cursor *c, struct ag_pack
 {
 	struct ipv6hdr *ip6 = c->pos;
 
-	if ((void *)(ip6 + 1) > c->end)
+	if ((void *)(ip6 + 1) > c->end || sizeof(*ip6) > c->left)
 		return AG_DROP_MALFORMED;
 	if (ip6->version != 6)
 		return AG_DROP_MALFORMED;
@@ -338,6 +356,7 @@ static __always_inline int parse_quoted_ipv6(struct ag_cursor *c, struct ag_pack
 	copy_ipv6(pkt->quoted.daddr, &ip6->daddr);
 	pkt->quoted.proto = ip6->nexthdr;
 	c->pos = ip6 + 1;
+	c->left -= sizeof(*ip6);
 	return parse_quoted_ports(c, &pkt->quoted);
 }
 
@@ -367,9 +386,9 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 	if (pkt->proto == IPPROTO_TCP) {
 		struct tcphdr *tcp = c->pos;
 
-		if ((void *)(tcp + 1) > c->end)
+		if ((void *)(tcp + 1) > c->end || sizeof(*tcp) > c->left)
 			return AG_DROP_MALFORMED;
-		if (tcp->doff < 5)
+		if (tcp->doff < 5 || tcp->doff * 4 > c->left)
 			return AG_DROP_MALFORMED;
 		pkt->sport = tcp->source;
 		pkt->dport = tcp->dest;
@@ -377,14 +396,14 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 	} else if (pkt->proto == IPPROTO_UDP) {
 		struct udphdr *udp = c->pos;
 
-		if ((void *)(udp + 1) > c->end)
+		if ((void *)(udp + 1) > c->end || sizeof(*udp) > c->left)
 			return AG_DROP_MALFORMED;
 		pkt->sport = udp->source;
 		pkt->dport = udp->dest;
 	} else if (pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6) {
 		struct ag_icmp_hdr *icmp = c->pos;
 
-		if ((void *)(icmp + 1) > c->end)
+		if ((void *)(icmp + 1) > c->end || sizeof(*icmp) > c->left)
 			return AG_DROP_MALFORMED;
 		pkt->icmp_type = icmp->type;
 		if (is_icmp_echo(pkt->proto, icmp->type)) {
@@ -395,6 +414,7 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 			if (pkt->fragment != AG_FRAG_NONE)
 				return AG_DROP_NOT_PARSED;
 			c->pos = icmp + 1;
+			c->left -= sizeof(*icmp);
 			pkt->icmp_error = 1;
 			if (pkt->proto == IPPROTO_ICMP)
 				return parse_quoted_ipv4(c, pkt);

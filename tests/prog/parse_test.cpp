@@ -171,12 +171,10 @@ TEST_CASE("malformed IPv4 drops on every hook", "[parse][malformed]")
 	}
 }
 
-// Defect: parse_l4() checks the TCP and UDP headers against the end of the
-// frame, not against the IPv4 total length or the IPv6 payload length. A
-// header in the Ethernet padding after the datagram is read as part of it,
-// so a datagram that contains no L4 header matches a rule by ports that are
-// not in it.
-TEST_CASE("L4 header past the IP length drops", "[parse][malformed][!mayfail]")
+// An L4 header must fit in the IPv4 total length or the IPv6 payload length,
+// not merely in the frame: a header in the Ethernet padding after the
+// datagram is not part of it, and its ports must match no rule.
+TEST_CASE("L4 header past the IP length drops", "[parse][malformed]")
 {
 	for (Direction d : all_directions()) {
 		Filter filter;
@@ -190,7 +188,7 @@ TEST_CASE("L4 header past the IP length drops", "[parse][malformed][!mayfail]")
 				 AG_DROP_MALFORMED),
 			d.reject("TCP header cut by the IPv6 payload length", d.tcp6().payload_length(10).frame(),
 				 AG_DROP_MALFORMED),
-		}, Known::defect);
+		});
 	}
 }
 
@@ -376,14 +374,11 @@ TEST_CASE("IPv6 fragments follow their first fragment", "[parse][fragments][ipv6
 	}
 }
 
-// Defect: for a later IPv6 fragment parse_ipv6() takes the fragment header's
-// next header as the protocol of the ag_fragments key, while the first
-// fragment is keyed on the protocol found after walking its extension
-// headers. The two differ when destination options follow the fragment
-// header, so the later fragments drop as orphans. RFC 2460 section 4.5 also
-// lets the next header differ between fragments of one packet, and only the
-// offset-zero fragment's value counts.
-TEST_CASE("IPv6 later fragment after destination options", "[parse][fragments][ipv6][!mayfail]")
+// IPv6 fragments of one packet are matched by addresses and identification
+// alone: a later fragment's next header is the fragment header's, which
+// differs from the first fragment's L4 protocol when destination options
+// follow the fragment header, and RFC 8200 lets it differ anyway.
+TEST_CASE("IPv6 later fragment after destination options", "[parse][fragments][ipv6]")
 {
 	for (Direction d : all_directions()) {
 		Filter filter;
@@ -397,7 +392,7 @@ TEST_CASE("IPv6 later fragment after destination options", "[parse][fragments][i
 			d.fragment("its later fragment",
 				   Ipv6::raw(d.src6, d.dst6, kExtDestination, data).fragment(11, false, 21).frame(),
 				   d.tcp6_rule),
-		}, Known::defect);
+		});
 	}
 }
 

@@ -552,13 +552,12 @@ TEST_CASE("uplink DHCPv6 passes only with the setting", "[uplink][dhcp][ipv6]")
 	});
 }
 
-// Defect: the programs key IPv4 addresses IPv4-mapped (::ffff:a.b.c.d), and
-// parse_ipv6() copies IPv6 addresses as they are, so an IPv6 packet whose
-// address is itself IPv4-mapped matches the IPv4 rules. A dual-stack socket
-// reports such a UDP packet as coming from the IPv4 peer, so a spoofed source
-// passes an IPv4 allow-in rule. Linux drops TCP SYNs from a mapped source
-// (tcp_v6_conn_request) but not UDP. The parser should drop them as malformed.
-TEST_CASE("IPv6 with IPv4-mapped addresses drops", "[uplink][ipv6][!mayfail]")
+// The programs key IPv4 addresses IPv4-mapped (::ffff:a.b.c.d), so an IPv6
+// packet whose address is itself IPv4-mapped would match the IPv4 rules, and
+// a dual-stack socket reports such UDP as coming from the IPv4 peer. Linux
+// drops TCP SYNs from a mapped source (tcp_v6_conn_request) but not UDP, so
+// the parser drops them all as malformed.
+TEST_CASE("IPv6 with IPv4-mapped addresses drops", "[uplink][ipv6]")
 {
 	Filter filter;
 	filter.add(allow_out("relay-api", "tcp", "443", kRelay));
@@ -572,5 +571,5 @@ TEST_CASE("IPv6 with IPv4-mapped addresses drops", "[uplink][ipv6][!mayfail]")
 		 Ipv6::tcp("::ffff:203.0.113.5", 50000, kHost6, 22, kSyn).frame(), {}, drop(AG_DROP_MALFORMED)},
 		{"IPv6 udp from an IPv4-mapped allow-in source", Hook::uplink_xdp,
 		 Ipv6::udp("::ffff:203.0.113.5", 50000, kHost6, 53).frame(), {}, drop(AG_DROP_MALFORMED)},
-	}, Known::defect);
+	});
 }

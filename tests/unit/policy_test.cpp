@@ -237,20 +237,20 @@ TEST_CASE("parse_policy errors name the source, the line and the fault", "[polic
 		 "allow-in rule 'ssh': 'from' is missing"},
 
 		// Bad values.
-		{"bad address", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.300\"\nport = 443\n", 1,
+		{"bad address", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.300\"\nport = 443\n", 4,
 		 "allow-out rule 'relay': invalid address '203.0.113.300'"},
 		{"host bits in a prefix", "[[allow-in]]\nname = \"ssh\"\nproto = \"tcp\"\nfrom = \"203.0.113.7/24\"\nport = 22\n",
-		 1, "invalid prefix '203.0.113.7/24'"},
+		 4, "invalid prefix '203.0.113.7/24'"},
 		{"bad dns address", "[link]\ndns = [\"198.51.100.53\", \"resolver\"]\n", 2,
 		 "link.dns: invalid address 'resolver'"},
 		{"dns prefix", "[link]\ndns = [\"198.51.100.0/24\"]\n", 2, "a resolver is one address, not '198.51.100.0/24'"},
-		{"bad protocol", "[[allow-out]]\nname = \"relay\"\nproto = \"sctp\"\nto = \"203.0.113.10\"\nport = 443\n", 1,
+		{"bad protocol", "[[allow-out]]\nname = \"relay\"\nproto = \"sctp\"\nto = \"203.0.113.10\"\nport = 443\n", 3,
 		 "invalid protocol 'sctp'"},
-		{"port 0", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.10\"\nport = 0\n", 1,
+		{"port 0", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.10\"\nport = 0\n", 5,
 		 "invalid port 0"},
-		{"port too large", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.10\"\nport = 70000\n", 1,
+		{"port too large", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.10\"\nport = 70000\n", 5,
 		 "invalid port 70000"},
-		{"bad port text", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.10\"\nport = \"https\"\n", 1,
+		{"bad port text", "[[allow-out]]\nname = \"relay\"\nproto = \"tcp\"\nto = \"203.0.113.10\"\nport = \"https\"\n", 5,
 		 "invalid port 'https'"},
 		{"port on icmp", "[[allow-out]]\nname = \"ping\"\nproto = \"icmp\"\nto = \"203.0.113.10\"\nport = 8\n", 1,
 		 "protocol icmp has no ports"},
@@ -312,11 +312,9 @@ TEST_CASE("parse_policy errors name the source, the line and the fault", "[polic
 	}
 }
 
-// Defect: parse_rule() reads the fields inside a try block whose catch
-// prefixes "SOURCE:LINE: KIND rule 'NAME': ", while string_at() has already
-// thrown with its own "SOURCE:LINE: " prefix, so the message names the source
-// twice ("policy.toml:1: forward rule 'db': policy.toml:4: port must be a string").
-TEST_CASE("rule field of the wrong type names one location", "[policy][!mayfail]")
+// A field of the wrong type is named once, with the rule and the field's line,
+// as in "policy.toml:4: forward rule 'db': port must be a string".
+TEST_CASE("rule field of the wrong type names one location", "[policy]")
 {
 	struct Row {
 		const char *what;
@@ -343,9 +341,7 @@ TEST_CASE("rule field of the wrong type names one location", "[policy][!mayfail]
 	}
 }
 
-// Defect: strings_at() reports a non-string item with the array's own name,
-// "interfaces.bridges must be a string", although the value is an array.
-TEST_CASE("bridges item of the wrong type", "[policy][!mayfail]")
+TEST_CASE("bridges item of the wrong type", "[policy]")
 {
 	std::string message =
 		error_message([] { airgap::parse_policy("[interfaces]\nbridges = [\"docker0\", 7]\n", kSource); });
@@ -353,10 +349,9 @@ TEST_CASE("bridges item of the wrong type", "[policy][!mayfail]")
 	CHECK_THAT(message, Catch::Contains("interfaces.bridges must be an array of strings"));
 }
 
-// Defect: the format documents proto as "tcp, udp, icmp, or a number", and
-// port already takes a TOML integer, but parse_rule() takes proto only as a
-// string, so `proto = 47` fails with "proto must be a string".
-TEST_CASE("proto as a TOML integer", "[policy][!mayfail]")
+// The format documents proto as "tcp, udp, icmp, or a number", and a number
+// may be written as a TOML integer, as port may.
+TEST_CASE("proto as a TOML integer", "[policy]")
 {
 	Policy policy = airgap::parse_policy(
 		"[[allow-out]]\nname = \"gre\"\nproto = 47\nto = \"203.0.113.10\"\n", kSource);
