@@ -108,9 +108,10 @@ struct ag_flow_key {
 };
 
 enum ag_tcp_state {
-	AG_TCP_OPEN = 0,
+	AG_TCP_OPEN = 0, /* established, or met after it was */
 	AG_TCP_FIN = 1, /* a FIN was seen in either direction */
 	AG_TCP_RST = 2,
+	AG_TCP_SYN = 3, /* opened by a SYN, no ACK seen yet */
 };
 
 struct ag_flow {

@@ -9,9 +9,10 @@
 
 #define AG_NSEC_PER_SEC 1000000000ULL
 
-/* Idle timeouts in seconds; the loader may set others before load. The TCP
- * and UDP values follow the kernel conntrack defaults for established TCP,
+/* Idle timeouts in seconds; the loader may set others before load. The values
+ * follow the kernel conntrack defaults for TCP after a SYN, established TCP,
  * TCP after FIN, TCP after RST, UDP streams and ICMP. */
+const volatile __u32 ag_timeout_tcp_syn = 120;
 const volatile __u32 ag_timeout_tcp_open = 432000;
 const volatile __u32 ag_timeout_tcp_fin = 120;
 const volatile __u32 ag_timeout_tcp_rst = 10;
@@ -67,7 +68,9 @@ static __always_inline __u64 flow_timeout_ns(__u8 proto, __u8 tcp_state)
 	__u32 seconds = ag_timeout_other;
 
 	if (proto == IPPROTO_TCP) {
-		if (tcp_state == AG_TCP_RST)
+		if (tcp_state == AG_TCP_SYN)
+			seconds = ag_timeout_tcp_syn;
+		else if (tcp_state == AG_TCP_RST)
 			seconds = ag_timeout_tcp_rst;
 		else if (tcp_state == AG_TCP_FIN)
 			seconds = ag_timeout_tcp_fin;
@@ -81,12 +84,16 @@ static __always_inline __u64 flow_timeout_ns(__u8 proto, __u8 tcp_state)
 
 static __always_inline __u8 tcp_state_after(__u8 state, __u8 tcp_flags)
 {
+	bool syn = tcp_flags & 0x02, ack = tcp_flags & 0x10;
+
 	if (tcp_flags & 0x04) /* RST */
 		return AG_TCP_RST;
-	if (state == AG_TCP_OPEN && (tcp_flags & 0x01)) /* FIN */
+	if (syn && !ack) /* a new connection, possibly reusing a closed 4-tuple */
+		return AG_TCP_SYN;
+	if (state == AG_TCP_SYN && ack)
+		state = AG_TCP_OPEN;
+	if ((tcp_flags & 0x01) && state == AG_TCP_OPEN) /* FIN */
 		return AG_TCP_FIN;
-	if ((tcp_flags & 0x02) && !(tcp_flags & 0x10)) /* a new SYN reopens the 4-tuple */
-		return AG_TCP_OPEN;
 	return state;
 }
 

@@ -295,6 +295,18 @@ expect_rejected_probe()
 }
 
 load_modules
+
+# qemu runs with more possible CPUs (4) than online ones (2), so the per-CPU
+# counters that every count-* check reads are sized by possible CPUs, as the
+# kernel returns them, not by online ones.
+possible=$(cat /sys/devices/system/cpu/possible)
+online=$(cat /sys/devices/system/cpu/online)
+if [ "$possible" = "0-3" ] && [ "$online" = "0-1" ]; then
+	result possible-cpus PASS "possible $possible, online $online"
+else
+	result possible-cpus FAIL "possible $possible, online $online; expected 0-3 and 0-1"
+fi
+
 make_topology
 
 # The filter's negative checks mean something only if the same paths work

@@ -210,7 +210,7 @@ build_initramfs()
 expected_checks()
 {
 	local mode check
-	echo modules topology topology-peer-ping topology-routed-ping
+	echo modules possible-cpus topology topology-peer-ping topology-routed-ping
 	for mode in native generic; do
 		for check in load uplink-xdp uplink-egress bridge-ingress bridge-egress \
 			allow-in-ping no-rule-ping forward-ping routed-ping \
@@ -290,7 +290,7 @@ echo "kernel-gate: booting $(basename "$deb") ($(du -h "$initramfs" | cut -f 1) 
 start=$(date +%s)
 set +e
 timeout -k 10 "$qemu_timeout" qemu-system-x86_64 \
-	-accel tcg -m 1G -smp 2 \
+	-accel tcg -m 1G -smp 2,maxcpus=4 \
 	-nographic -no-reboot -nic none -monitor none \
 	-serial "file:$log" \
 	-kernel "$kernel_image" -initrd "$initramfs" \

@@ -398,8 +398,19 @@ std::uint32_t bridge_ifindex()
 	return g_bridge_ifindex;
 }
 
+// Maps far smaller than the defaults: every test case loads its own filter,
+// and creating the default flow table (a preallocated LRU hash) dominates
+// the run time, above all in the kernel gate's emulated machine.
+static airgap::ProgramOptions test_program_options()
+{
+	airgap::ProgramOptions options;
+	options.max_rules = 256;
+	options.max_flows = 1024;
+	return options;
+}
+
 Filter::Filter()
-	: programs_(airgap::Programs::load(airgap::ProgramOptions{})),
+	: programs_(airgap::Programs::load(test_program_options())),
 	  maps_(airgap::FilterMaps::from_fds(programs_.map_fds())), flows_fd_(programs_.map_fds().flows)
 {
 }

@@ -380,6 +380,85 @@ TEST_CASE("uplink flows expire after their timeout", "[uplink][xdp]")
 	});
 }
 
+TEST_CASE("TCP flows follow the connection state", "[uplink][tcp]")
+{
+	Filter filter;
+	filter.add(allow_out("relay-api", "tcp", "443", kRelay));
+	const auto E = Hook::uplink_egress;
+	const auto X = Hook::uplink_xdp;
+	const ag_flow_key key = flow_key(IPPROTO_TCP, kHost, 40000, kRelay, 443);
+	auto state = [&] {
+		auto flow = filter.flow(key);
+		REQUIRE(flow.has_value());
+		return flow->tcp_state;
+	};
+
+	run_table(filter, {
+		{"SYN out", E, Ipv4::tcp(kHost, 40000, kRelay, 443, kSyn).frame(), sent_by_host, pass(AG_PASS_RULE),
+		 "relay-api", +1},
+	});
+	CHECK(state() == AG_TCP_SYN);
+	run_table(filter, {
+		{"SYN-ACK in", X, Ipv4::tcp(kRelay, 443, kHost, 40000, kSyn | kAck).frame(), {}, pass(AG_PASS_FLOW),
+		 "relay-api"},
+	});
+	CHECK(state() == AG_TCP_OPEN);
+	run_table(filter, {
+		{"FIN out", E, Ipv4::tcp(kHost, 40000, kRelay, 443, kFin | kAck).frame(), sent_by_host,
+		 pass(AG_PASS_FLOW), "relay-api"},
+	});
+	CHECK(state() == AG_TCP_FIN);
+	run_table(filter, {
+		{"RST in", X, Ipv4::tcp(kRelay, 443, kHost, 40000, kRst).frame(), {}, pass(AG_PASS_FLOW), "relay-api"},
+	});
+	CHECK(state() == AG_TCP_RST);
+	run_table(filter, {
+		{"new SYN on the same ports", E, Ipv4::tcp(kHost, 40000, kRelay, 443, kSyn).frame(), sent_by_host,
+		 pass(AG_PASS_FLOW), "relay-api"},
+	});
+	CHECK(state() == AG_TCP_SYN);
+
+	// Age the flow as the expiry test does: a half-open flow lives 120 s, an
+	// established one 5 days, one after a RST 10 s.
+	const std::uint64_t second = 1000000000ull;
+	auto flow = filter.flow(key);
+	REQUIRE(flow.has_value());
+	if (flow->last_seen_ns < 200 * second) {
+		WARN("skipped: the coarse monotonic clock is below 200 s, too early to age a flow by 130 s");
+		return;
+	}
+	const std::uint64_t now = flow->last_seen_ns;
+	flow->tcp_state = AG_TCP_OPEN;
+	flow->last_seen_ns = now - 130 * second;
+	filter.set_flow(key, *flow);
+	run_table(filter, {
+		{"established, idle 130 s", X, Ipv4::tcp(kRelay, 443, kHost, 40000, kAck).frame(), {},
+		 pass(AG_PASS_FLOW), "relay-api"},
+	});
+	flow = filter.flow(key);
+	REQUIRE(flow.has_value());
+	flow->tcp_state = AG_TCP_SYN;
+	flow->last_seen_ns = now - 130 * second;
+	filter.set_flow(key, *flow);
+	run_table(filter, {
+		{"half-open, idle 130 s", X, Ipv4::tcp(kRelay, 443, kHost, 40000, kSyn | kAck).frame(), {},
+		 drop(AG_DROP_FLOW_EXPIRED), "", -1},
+	});
+	run_table(filter, {
+		{"SYN out again", E, Ipv4::tcp(kHost, 40000, kRelay, 443, kSyn).frame(), sent_by_host, pass(AG_PASS_RULE),
+		 "relay-api", +1},
+	});
+	flow = filter.flow(key);
+	REQUIRE(flow.has_value());
+	flow->tcp_state = AG_TCP_RST;
+	flow->last_seen_ns = now - 20 * second;
+	filter.set_flow(key, *flow);
+	run_table(filter, {
+		{"after a RST, idle 20 s", X, Ipv4::tcp(kRelay, 443, kHost, 40000, kAck).frame(), {},
+		 drop(AG_DROP_FLOW_EXPIRED), "", -1},
+	});
+}
+
 TEST_CASE("ICMP errors follow the flow they quote", "[uplink][icmp]")
 {
 	Filter filter;
