@@ -42,10 +42,10 @@ std::uint32_t allow_in_address(std::uint32_t i);
 std::vector<airgap::Rule> rule_set(std::uint32_t count);
 
 // Write rules [from, to) of rule_set() into a filter's maps, rule k in slot
-// k, without the checks of FilterMaps::add_rule: add_rule reads the whole
-// rule table per call (tens of milliseconds at 131,072 slots on the
-// benchmark machine), so 100,000 calls would take over an hour. The slots
-// must be free.
+// k, which must be free. This skips the checks of FilterMaps::add_rule,
+// because add_rule reads the whole rule table per call. That took tens of
+// milliseconds at 131,072 slots on the benchmark machine, so 100,000 calls
+// would take over an hour.
 void write_rules(const airgap::FilterMaps::Fds &fds, std::uint32_t from, std::uint32_t to);
 
 // Open the live rule trie behind ag_rules.

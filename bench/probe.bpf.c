@@ -72,8 +72,8 @@ int probe_flow_rule(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
-/* The rule lookup alone: one trie lookup with the exact port, as a variant
- * without the second, any-port lookup would do. */
+/* Like probe_flow_rule, but with one trie lookup, of the any-port key,
+ * where the filter makes two: the cost of a single lookup. */
 SEC("xdp")
 int probe_flow_rule_once(struct xdp_md *ctx)
 {

@@ -13,10 +13,11 @@ COMMAND="sudo bench/run.sh${1:+ $1}"
 E2E_RULES=${E2E_RULES:-"10 100 1000 10000"}
 E2E_SECONDS=${E2E_SECONDS:-2}
 E2E_REPS=${E2E_REPS:-3}
+E2E_FLOOR_REPS=${E2E_FLOOR_REPS:-2}
 COST_ARGS=${COST_ARGS:-}
 CONTROL_RULES=${CONTROL_RULES:-100000}
 CONTROL_EDITS=${CONTROL_EDITS:-30}
-RESTORE_TIMEOUT=${RESTORE_TIMEOUT:-180}
+RESTORE_TIMEOUT=${RESTORE_TIMEOUT:-120}
 SENDER_CPU=1
 OUT_DOC=${OUT_DOC:-$ROOT/docs/benchmarks.md}
 
@@ -177,27 +178,39 @@ e2e_send() {
 		--src "$src" --dst 198.51.100.2 --sport "$sport" --dport "$dport" --seconds "$seconds" --cpu "$SENDER_CPU"
 }
 
+# Measure one traffic class: ROLE is "filter" for the variant itself or
+# "floor" for the empty XDP program measured on the same pair just before.
 e2e_measure() {
-	local variant=$1 rules=$2 traffic=$3 src sport dport
+	local variant=$1 rules=$2 traffic=$3 role=$4 counted=$5 reps=$6 src sport dport
 	if [ "$traffic" = drop ]; then src=203.0.113.20 sport=7 dport=9; else src=203.0.113.10 sport=5000 dport=40000; fi
 	e2e_send "$src" "$sport" "$dport" 1 >/dev/null # warm-up
 	local rep rx0 rx1 np0 np1 fd0 fd1 out
-	for rep in $(seq "$E2E_REPS"); do
-		rx0=$(rx_frames) np0=$(udp_no_ports) fd0=$(filter_drops "$variant")
+	for rep in $(seq "$reps"); do
+		rx0=$(rx_frames) np0=$(udp_no_ports) fd0=$(filter_drops "$counted")
 		out=$(e2e_send "$src" "$sport" "$dport" "$E2E_SECONDS")
-		rx1=$(rx_frames) np1=$(udp_no_ports) fd1=$(filter_drops "$variant")
-		record "$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); v=sys.argv[2:]; print(json.dumps({"kind":"e2e","variant":v[0],"rules":int(v[1]),"traffic":v[2],"sent":s["sent"],"seconds":s["seconds"],"received":int(v[4])-int(v[3]),"delivered":int(v[6])-int(v[5]),"filter_drops":(int(v[8])-int(v[7])) if v[7] != "-1" else None}))' \
-			"$out" "$variant" "$rules" "$traffic" "$rx0" "$rx1" "$np0" "$np1" "$fd0" "$fd1")"
+		rx1=$(rx_frames) np1=$(udp_no_ports) fd1=$(filter_drops "$counted")
+		record "$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); v=sys.argv[2:]; print(json.dumps({"kind":"e2e","variant":v[0],"rules":int(v[1]),"traffic":v[2],"role":v[3],"sent":s["sent"],"seconds":s["seconds"],"received":int(v[5])-int(v[4]),"delivered":int(v[7])-int(v[6]),"filter_drops":(int(v[9])-int(v[8])) if v[8] != "-1" else None}))' \
+			"$out" "$variant" "$rules" "$traffic" "$role" "$rx0" "$rx1" "$np0" "$np1" "$fd0" "$fd1")"
 	done
 }
 
 e2e_variant() {
-	local variant=$1 rules=$2; shift 2
+	local variant=$1 rules=$2 traffic reference; shift 2
 	log "end to end: $variant, $rules rules"
 	e2e_pair
+	if [ "$variant" != none ] && [ "${variant#xdp-}" = "$variant" ] || [ "$variant" = xdp-filter ]; then
+		# The empty program on this same pair right before, so that each
+		# ratio compares runs minutes apart at most.
+		for traffic in "$@"; do
+			if [ "$traffic" = drop ]; then reference=xdp-drop; else reference=xdp-pass; fi
+			in_ns "$HOST_NS" "$BENCH" attach --ifname wan0 --prog "${reference#xdp-}"
+			e2e_measure "$variant" "$rules" "$traffic" floor "$reference" "$E2E_FLOOR_REPS"
+			ip -n "$HOST_NS" link set dev wan0 xdp off
+		done
+	fi
 	e2e_setup "$variant" "$rules"
 	for traffic in "$@"; do
-		e2e_measure "$variant" "$rules" "$traffic"
+		e2e_measure "$variant" "$rules" "$traffic" filter "$variant" "$E2E_REPS"
 	done
 	if [ "$variant" = airgap ]; then
 		airgap_in "$HOST_NS" --pin-dir "$PIN" unload >/dev/null

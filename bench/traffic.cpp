@@ -84,8 +84,9 @@ void send_frames(const SendOptions &options)
 	opts.ctx_size_in = sizeof(ctx);
 	opts.flags = BPF_F_TEST_XDP_LIVE_FRAMES;
 	opts.batch_size = options.batch;
-	// Small enough that the time check below ends the run within a few
-	// milliseconds of the requested length.
+	// Frames per call: tens of milliseconds at XDP rates, but seconds at the
+	// slowest netfilter rates, so a run may overshoot its length. Rates are
+	// computed from the measured time, not the requested one.
 	opts.repeat = 1 << 14;
 
 	int fd = bpf_program__fd(skel->progs.bench_xdp_tx);
@@ -152,7 +153,8 @@ void blast(const std::string &to, std::uint16_t port, std::uint32_t interval_us,
 		while (now_seconds() < next) {
 		}
 		next += interval_us * 1e-6;
-		// ECONNREFUSED from an ICMP error of an earlier datagram is expected.
+		// A failed send is only left out of the count: what reaches the host
+		// is what the benchmark measures.
 		if (sendto(fd.get(), payload, sizeof(payload), 0, reinterpret_cast<sockaddr *>(&remote),
 			   sizeof(remote)) >= 0)
 			sent++;
