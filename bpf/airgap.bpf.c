@@ -23,6 +23,16 @@
  * or an ICMP error with the packet it quotes. */
 #define AG_PULL_LEN 256
 
+/* Longest ICMP errors Linux sends: 576 bytes for IPv4 (icmp_send) and the
+ * IPv6 minimum MTU for ICMPv6 (icmp6_send). */
+#define AG_MAX_ICMP_ERROR_LEN 576
+#define AG_MAX_ICMPV6_ERROR_LEN 1280
+
+static __always_inline bool same_addr(const __be32 a[4], const __be32 b[4])
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3];
+}
+
 /* Make the headers the parser reads linear, when the skb is long enough to have them. */
 static __always_inline void pull_headers(struct __sk_buff *skb)
 {
@@ -54,13 +64,22 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 
 	if (pkt->icmp_error) {
 		/* The quoted packet travelled the other way, between the same
-		 * host address and remote. */
+		 * host address and remote. An inbound error may come from any
+		 * router on the path; an outbound one goes back to the quoted
+		 * packet's sender only, and no longer than the kernel makes
+		 * errors, so that no process can carry data out in one. */
 		const __be32 *host = dir == AG_TO_HOST ? pkt->daddr : pkt->saddr;
 		const __be32 *quoted_host = dir == AG_TO_HOST ? pkt->quoted.saddr : pkt->quoted.daddr;
 
-		if (host[0] != quoted_host[0] || host[1] != quoted_host[1] || host[2] != quoted_host[2] ||
-		    host[3] != quoted_host[3])
+		if (!same_addr(host, quoted_host))
 			return AG_DROP(AG_DROP_NO_RULE);
+		if (dir == AG_FROM_HOST) {
+			bool ipv6 = pkt->eth_proto == bpf_htons(ETH_P_IPV6);
+
+			if (!same_addr(pkt->daddr, pkt->quoted.saddr) ||
+			    pkt->ip_len > (ipv6 ? AG_MAX_ICMPV6_ERROR_LEN : AG_MAX_ICMP_ERROR_LEN))
+				return AG_DROP(AG_DROP_NO_RULE);
+		}
 		err = related_admit(pkt, dir == AG_TO_HOST ? AG_FROM_HOST : AG_TO_HOST, len, now);
 		return err ? AG_DROP(err) : AG_PASS(AG_PASS_RELATED);
 	}
@@ -170,7 +189,9 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
 		return AG_PASS(AG_PASS_LINK);
 	if (!is_ip(pkt))
 		return AG_DROP(AG_DROP_NOT_PARSED);
-	if (is_link_local_control(pkt))
+	/* A container is no router: its router advertisements would redirect
+	 * the host's traffic, so they drop as any unforwarded packet. */
+	if (is_link_local_control(pkt) && pkt->icmp_type != AG_ND_ROUTER_ADVERT)
 		return AG_PASS(AG_PASS_LINK);
 
 	now = bpf_ktime_get_coarse_ns();

@@ -66,6 +66,8 @@ BridgeSync sync_bridges(const std::string &pin_dir)
 			continue;
 		}
 		auto found = resolve_interfaces(uplink, {name});
+		if (found.size() != 2)
+			continue; // gone again since it was listed
 		const Interface &iface = found.back();
 		try {
 			check_hooks_free(iface, false);

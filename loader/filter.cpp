@@ -53,16 +53,18 @@ void load_fresh(const LoadRequest &request, const std::vector<Interface> &interf
 }
 
 void load_replace(const LoadRequest &request, const std::vector<Interface> &interfaces,
-		  const std::vector<ResolvedRule> &rules)
+		  const std::vector<std::string> &bridges, const std::vector<ResolvedRule> &rules)
 {
 	FilterMaps old_maps = FilterMaps::open_pinned(request.pin_dir);
 	auto previous = old_maps.interfaces();
 	Programs programs = Programs::load({request.pin_dir, request.max_rules, request.max_flows});
 	FilterMaps maps = FilterMaps::from_fds(programs.map_fds());
 
-	maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
-	maps.replace_rules(rules);
-	maps.set_bridge_names(request.bridges);
+	if (request.apply_policy) {
+		maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
+		log_rule_changes(maps.replace_rules(rules));
+	}
+	maps.set_bridge_names(bridges);
 	programs.pin_bridge_programs(request.pin_dir);
 
 	auto same = [](const ag_interface &a, const ag_interface &b) {
@@ -89,8 +91,10 @@ void load_replace(const LoadRequest &request, const std::vector<Interface> &inte
 	}
 	maps.set_interfaces(records);
 	for (auto &old : previous) {
-		if (std::none_of(records.begin(), records.end(), [&](auto &r) { return same(r, old); }))
+		if (std::none_of(records.begin(), records.end(), [&](auto &r) { return same(r, old); })) {
 			detach_interface(request.pin_dir, old);
+			log::warn("detached {} (not in the new interface list)", old.name);
+		}
 	}
 }
 
@@ -108,13 +112,22 @@ void load_filter(const LoadRequest &request)
 		     request.pin_dir);
 
 	try {
-		auto interfaces = resolve_interfaces(request.uplink, request.bridges);
+		std::vector<std::string> bridges = request.bridges;
+		if (loaded && !request.apply_policy && bridges.empty())
+			bridges = FilterMaps::open_pinned(request.pin_dir).bridge_names();
+		auto interfaces = resolve_interfaces(request.uplink, bridges);
 		interfaces.front().xdp_mode = request.xdp_mode;
 		for (auto &iface : interfaces)
 			check_hooks_free(iface, loaded);
-		auto rules = resolve_rules(request.policy.effective_rules());
+		auto effective = request.policy.effective_rules();
+		auto rules = resolve_rules_or_warn(effective);
+		if (request.apply_policy && std::none_of(effective.begin(), effective.end(), [](const Rule &r) {
+			    return r.kind == RuleKind::allow_in;
+		    }))
+			log::info("the policy has no allow-in rule: nothing on the network can open a connection to "
+				  "this host, SSH included");
 		if (loaded)
-			load_replace(request, interfaces, rules);
+			load_replace(request, interfaces, bridges, rules);
 		else
 			load_fresh(request, interfaces, rules);
 	} catch (const Error &) {
@@ -124,6 +137,14 @@ void load_filter(const LoadRequest &request)
 		throw;
 	}
 
+}
+
+void log_rule_changes(const RuleChanges &changes)
+{
+	for (auto &rule : changes.added)
+		log::info("added {}", rule.describe());
+	for (auto &rule : changes.removed)
+		log::info("removed {}", rule.describe());
 }
 
 bool unload_filter(const std::string &pin_dir)

@@ -16,6 +16,9 @@ struct LoadRequest {
 	std::string uplink;
 	std::vector<std::string> bridges; // names or fnmatch(3) patterns
 	Policy policy;
+	// With replace: false keeps the live rules, DHCP setting and, when no
+	// bridges are given, the bridge names, as when no policy file is given.
+	bool apply_policy = true;
 	bool replace = false; // swap the programs of a loaded filter, keeping its maps
 	XdpModeRequest xdp_mode = XdpModeRequest::automatic;
 	std::optional<std::uint32_t> max_rules; // unset: pinned size, or the default
@@ -23,8 +26,12 @@ struct LoadRequest {
 };
 
 // Load the programs, apply the policy's rules, attach to the uplink and the
-// bridges and pin it all. Throws Error; a failed first load leaves nothing behind.
+// bridges and pin it all. Throws Error; a failed first load leaves nothing
+// behind. Logs each rule a reload adds or removes.
 void load_filter(const LoadRequest &request);
+
+// Log each added and removed rule, for commands that switch rule sets.
+void log_rule_changes(const RuleChanges &changes);
 
 // Detach everything and remove the pins. Returns false when nothing was loaded.
 bool unload_filter(const std::string &pin_dir);

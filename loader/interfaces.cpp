@@ -52,7 +52,13 @@ std::vector<Interface> resolve_interfaces(const std::string &uplink, const std::
 	auto names = interface_names();
 	for (auto &bridge : bridges) {
 		if (!is_name_pattern(bridge)) {
-			out.push_back({bridge, ifindex_of(bridge, "bridge"), AG_ROLE_BRIDGE});
+			// docker creates docker0 when it starts, possibly after the filter.
+			int ifindex = static_cast<int>(if_nametoindex(bridge.c_str()));
+			if (ifindex == 0)
+				log::warn("bridge '{}' does not exist yet; 'airgap-bpf watch' hooks it when it appears",
+					  bridge);
+			else
+				out.push_back({bridge, ifindex, AG_ROLE_BRIDGE});
 			continue;
 		}
 		bool matched = false;

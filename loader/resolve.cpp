@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "loader/error.hpp"
+#include "loader/log.hpp"
 
 namespace airgap {
 namespace {
@@ -28,7 +29,10 @@ std::vector<Prefix> resolve_host(const std::string &host)
 	int rc = getaddrinfo(host.c_str(), nullptr, &hints, &raw);
 	std::unique_ptr<addrinfo, AddrinfoFree> list(raw);
 	if (rc != 0)
-		fail("cannot resolve host name '{}': {}", host, rc == EAI_SYSTEM ? errno_text(errno) : gai_strerror(rc));
+		fail("cannot resolve host name '{}': {}{}", host, rc == EAI_SYSTEM ? errno_text(errno) : gai_strerror(rc),
+		     host.find_first_not_of("0123456789.:/abcdefABCDEF") == std::string::npos
+			     ? " (it is no IP address, so it was looked up as a host name)"
+			     : "");
 
 	std::vector<Prefix> out;
 	for (addrinfo *it = list.get(); it; it = it->ai_next) {
@@ -63,6 +67,21 @@ ResolvedRule resolve_rule(const Rule &rule)
 	} catch (const Error &e) {
 		fail("rule '{}': {}", rule.name, e.what());
 	}
+}
+
+std::vector<ResolvedRule> resolve_rules_or_warn(const std::vector<Rule> &rules)
+{
+	std::vector<ResolvedRule> out;
+	out.reserve(rules.size());
+	for (auto &rule : rules) {
+		try {
+			out.push_back(resolve_rule(rule));
+		} catch (const Error &e) {
+			log::warn("{}; the rule admits nothing until 'airgap-bpf refresh' resolves it", e.what());
+			out.push_back({rule, {}});
+		}
+	}
+	return out;
 }
 
 std::vector<ResolvedRule> resolve_rules(const std::vector<Rule> &rules)

@@ -22,5 +22,9 @@ std::vector<Prefix> resolve_host(const std::string &host);
 // Throws Error naming the rule when a name does not resolve.
 std::vector<ResolvedRule> resolve_rules(const std::vector<Rule> &rules);
 ResolvedRule resolve_rule(const Rule &rule);
+// As resolve_rules(), but a name that does not resolve leaves its rule with
+// no address, after a warning, so that a filter loaded at boot before DNS
+// works still stands; 'airgap-bpf refresh' resolves it later.
+std::vector<ResolvedRule> resolve_rules_or_warn(const std::vector<Rule> &rules);
 
 } // namespace airgap

@@ -202,7 +202,7 @@ void FilterMaps::free_slot(std::uint32_t id, std::uint32_t gen)
 	write_info(id, freed);
 }
 
-void FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
+RuleChanges FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
 {
 	std::vector<Rule> rules;
 	for (auto &r : resolved)
@@ -272,10 +272,24 @@ void FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
 		throw;
 	}
 
+	RuleChanges changes;
+	for (auto id : added)
+		changes.added.push_back(Rule::from_map_info(rule_info(id)));
 	for (std::uint32_t id = 0; id < table.size(); id++) {
-		if (table[id].kind != 0 && !kept[id])
+		if (table[id].kind != 0 && !kept[id]) {
+			changes.removed.push_back(Rule::from_map_info(table[id]));
 			free_slot(id, table[id].gen);
+		}
 	}
+	return changes;
+}
+
+ag_rule_info FilterMaps::rule_info(std::uint32_t id) const
+{
+	ag_rule_info info{};
+	if (bpf_map_lookup_elem(rule_table_.get(), &id, &info))
+		fail("cannot read slot {} of map {}: {}", id, AG_MAP_RULE_TABLE, errno_text(errno));
+	return info;
 }
 
 std::uint32_t FilterMaps::add_rule(const ResolvedRule &resolved)

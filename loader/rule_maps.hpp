@@ -27,6 +27,13 @@ struct RuleCounters {
 	ag_counter counter;
 };
 
+// What a switch of the whole rule set added and removed; rules that stayed
+// are in neither.
+struct RuleChanges {
+	std::vector<Rule> added;
+	std::vector<Rule> removed;
+};
+
 using HookCounters = std::array<ag_counter, AG_HOOK_STATS_LEN>;
 
 // Trie entries per rule slot: a host-name rule has one per address.
@@ -56,7 +63,7 @@ public:
 	// built in a new trie beside the live one, then swapped in. Rules that
 	// stay keep their ids, counters and flows; removed rules' flows are cut.
 	// Throws Error, changing nothing, when a rule is invalid or a map full.
-	void replace_rules(const std::vector<ResolvedRule> &rules);
+	RuleChanges replace_rules(const std::vector<ResolvedRule> &rules);
 	// The addresses each rule id has trie entries for.
 	std::map<std::uint32_t, std::vector<Prefix>> rule_addresses() const;
 
@@ -80,6 +87,7 @@ public:
 private:
 	FilterMaps() = default;
 	void check_layouts() const;
+	ag_rule_info rule_info(std::uint32_t id) const;
 	void read_max_rules();
 	std::vector<ag_rule_info> rule_table() const;
 	void write_info(std::uint32_t id, const ag_rule_info &info);

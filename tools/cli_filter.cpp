@@ -79,6 +79,9 @@ void add_load(CLI::App &app, GlobalOptions &global)
 		for (auto &bridge : request.bridges)
 			validate_interface_name(bridge, true);
 		request.replace = *replace;
+		// A reload without a policy file swaps the programs and keeps what the
+		// operator edited live; an empty policy would delete every rule.
+		request.apply_policy = !(*replace && policy_path->empty());
 		if (*xdp_mode == "native")
 			request.xdp_mode = XdpModeRequest::native;
 		else if (*xdp_mode == "generic")
@@ -89,8 +92,12 @@ void add_load(CLI::App &app, GlobalOptions &global)
 			request.max_flows = *max_flows;
 		check_network_namespace();
 		load_filter(request);
-		std::printf("airgap-bpf loaded: uplink %s, %zu bridge name(s), %zu rule(s)\n", request.uplink.c_str(),
-			    request.bridges.size(), request.policy.effective_rules().size());
+		if (request.apply_policy)
+			std::printf("airgap-bpf loaded: uplink %s, %zu bridge name(s), %zu rule(s)\n",
+				    request.uplink.c_str(), request.bridges.size(),
+				    request.policy.effective_rules().size());
+		else
+			std::printf("airgap-bpf reloaded: uplink %s, live rules kept\n", request.uplink.c_str());
 	});
 }
 

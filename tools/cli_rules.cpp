@@ -60,7 +60,7 @@ void print_rules(const FilterMaps &maps, std::initializer_list<RuleKind> kinds)
 			std::vector<std::string> texts;
 			for (auto &address : addresses[live.id])
 				texts.push_back(address.to_string());
-			match += fmt::format(" ({})", fmt::join(texts, ", "));
+			match += texts.empty() ? std::string(" (unresolved)") : fmt::format(" ({})", fmt::join(texts, ", "));
 		}
 		std::printf("%-4u %-24s %-10s %s\n", live.id, live.rule.name.c_str(),
 			    std::string(rule_kind_name(live.rule.kind)).c_str(), match.c_str());
@@ -71,7 +71,11 @@ void delete_by_name(FilterMaps &maps, const std::string &name, std::initializer_
 		    const char *list_command)
 {
 	auto live = maps.find_rule(name);
-	if (!live || std::find(kinds.begin(), kinds.end(), live->rule.kind) == kinds.end())
+	if (live && std::find(kinds.begin(), kinds.end(), live->rule.kind) == kinds.end())
+		fail("'{}' is a{} {} rule; delete it with 'airgap-bpf {} del {}'", name,
+		     live->rule.kind == RuleKind::forward ? "" : "n", rule_kind_name(live->rule.kind),
+		     live->rule.kind == RuleKind::forward ? "forward" : "rule", name);
+	if (!live)
 		fail("no {} named '{}'; '{}' shows them", kinds.size() == 1 ? "forward" : "rule", name, list_command);
 	maps.delete_rule(*live);
 	std::printf("deleted rule %u: %s\n", live->id, live->rule.describe().c_str());
@@ -195,10 +199,15 @@ void add_save_restore(CLI::App &app, GlobalOptions &global)
 		Policy policy = parse_policy_file(*restore_path);
 		auto rules = resolve_rules(policy.effective_rules());
 		edit_filter(global, [&](FilterMaps &maps) {
-			maps.replace_rules(rules);
+			RuleChanges changes = maps.replace_rules(rules);
 			maps.set_settings({policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
+			for (auto &rule : changes.added)
+				std::printf("added %s\n", rule.describe().c_str());
+			for (auto &rule : changes.removed)
+				std::printf("removed %s\n", rule.describe().c_str());
 		});
-		std::printf("restored %zu rule(s) from %s\n", rules.size(), restore_path->c_str());
+		std::printf("restored %zu rule(s) from %s; dhcp %s\n", rules.size(), restore_path->c_str(),
+			    policy.dhcp ? "allowed" : "blocked");
 	});
 }
 

@@ -117,6 +117,7 @@ struct ag_packet {
 	__u8 hop_limit; /* IPv4 TTL or IPv6 hop limit */
 	__u8 fragment;  /* enum ag_fragment_kind */
 	__u8 icmp_error; /* quoted is filled */
+	__u16 ip_len; /* IPv4 total length, or IPv6 header plus payload length */
 	__be32 frag_id;
 	struct ag_quoted quoted;
 };
@@ -212,6 +213,7 @@ static __always_inline int parse_ipv4(struct ag_cursor *c, struct ag_packet *pkt
 	pkt->hop_limit = ip->ttl;
 	c->pos += hdr_len;
 	c->left = bpf_ntohs(ip->tot_len) - hdr_len;
+	pkt->ip_len = bpf_ntohs(ip->tot_len);
 	return 0;
 }
 
@@ -248,6 +250,7 @@ static __always_inline int parse_ipv6(struct ag_cursor *c, struct ag_packet *pkt
 	next = ip6->nexthdr;
 	c->pos = ip6 + 1;
 	c->left = bpf_ntohs(ip6->payload_len);
+	pkt->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 
 #pragma unroll
 	for (int i = 0; i < AG_MAX_IPV6_EXT_HEADERS; i++) {
@@ -354,6 +357,8 @@ static __always_inline int parse_quoted_ipv6(struct ag_cursor *c, struct ag_pack
 		return AG_DROP_NOT_PARSED;
 	copy_ipv6(pkt->quoted.saddr, &ip6->saddr);
 	copy_ipv6(pkt->quoted.daddr, &ip6->daddr);
+	if (is_ipv4_mapped(pkt->quoted.saddr) || is_ipv4_mapped(pkt->quoted.daddr))
+		return AG_DROP_MALFORMED;
 	pkt->quoted.proto = ip6->nexthdr;
 	c->pos = ip6 + 1;
 	c->left -= sizeof(*ip6);
@@ -402,7 +407,12 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 		pkt->dport = udp->dest;
 	} else if (pkt->proto == IPPROTO_ICMP || pkt->proto == IPPROTO_ICMPV6) {
 		struct ag_icmp_hdr *icmp = c->pos;
+		bool ipv6 = pkt->eth_proto == bpf_htons(ETH_P_IPV6);
 
+		/* ICMP belongs to IPv4 and ICMPv6 to IPv6; the other pairing would
+		 * quote a packet of the wrong family. */
+		if (ipv6 != (pkt->proto == IPPROTO_ICMPV6))
+			return AG_DROP_MALFORMED;
 		if ((void *)(icmp + 1) > c->end || sizeof(*icmp) > c->left)
 			return AG_DROP_MALFORMED;
 		pkt->icmp_type = icmp->type;
@@ -429,7 +439,7 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
  * pkt->eth_proto set for any frame; the IP fields are filled only for IPv4
  * and IPv6.
  */
-static __always_inline int parse_packet(void *data, void *data_end, __u32 frame_len,
+static __noinline int parse_packet(void *data, void *data_end, __u32 frame_len,
 					struct ag_packet *pkt)
 {
 	struct ag_cursor c = { .pos = data, .end = data_end };

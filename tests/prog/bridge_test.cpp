@@ -175,3 +175,16 @@ TEST_CASE("forward match without any route drops", "[bridge][ingress][!mayfail]"
 		 tcp(kContainer5, 50000, kElsewhere, 8443, kSyn), from_bridge, drop(AG_DROP_NOT_TO_HOST)},
 	}, Known::defect);
 }
+
+TEST_CASE("router advertisements from containers drop", "[bridge][ingress][ipv6]")
+{
+	Filter filter;
+	run_table(filter, {
+		{"container router advertisement", Hook::bridge_ingress,
+		 Ipv6::icmp("fe80::5", kAllNodes, kIcmp6RouterAdvert, 0, 0, 0).hop_limit(255).frame(), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"container router solicitation", Hook::bridge_ingress,
+		 Ipv6::icmp("fe80::5", "ff02::2", kIcmp6RouterSolicit, 0, 0, 0).hop_limit(255).frame(), from_bridge,
+		 pass(AG_PASS_LINK)},
+	});
+}

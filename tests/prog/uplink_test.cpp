@@ -652,3 +652,65 @@ TEST_CASE("IPv6 with IPv4-mapped addresses drops", "[uplink][ipv6]")
 		 Ipv6::udp("::ffff:203.0.113.5", 50000, kHost6, 53).frame(), {}, drop(AG_DROP_MALFORMED)},
 	});
 }
+
+TEST_CASE("host ICMP errors go only to the quoted sender", "[uplink][icmp][egress]")
+{
+	Filter filter;
+	filter.add(allow_out("relay-api", "tcp", "443", kRelay));
+	const auto E = Hook::uplink_egress;
+	run_table(filter, {
+		{"SYN out", E, Ipv4::tcp(kHost, 40000, kRelay, 443, kSyn).frame(), sent_by_host, pass(AG_PASS_RULE),
+		 "relay-api", +1},
+	});
+
+	// The host's error quotes a packet it received from the relay.
+	const Bytes received = Ipv4::tcp(kRelay, 443, kHost, 40000, kAck).l4_length(8).datagram();
+	auto error_from_host = [&](const char *to, std::size_t extra) {
+		Bytes payload = received;
+		payload.resize(payload.size() + extra, 0x5a);
+		return Ipv4::icmp(kHost, to, kIcmpUnreachable, kIcmpPortUnreachable, 0, 0).payload(payload).frame();
+	};
+	run_table(filter, {
+		{"error back to the quoted sender", E, error_from_host(kRelay, 0), sent_by_host, pass(AG_PASS_RELATED),
+		 "relay-api"},
+		// A process with a raw socket must not carry data anywhere in an error.
+		{"error to another address", E, error_from_host(kElsewhere, 0), sent_by_host, drop(AG_DROP_NO_RULE)},
+		{"error longer than the kernel sends", E, error_from_host(kRelay, 600), sent_by_host,
+		 drop(AG_DROP_NO_RULE)},
+	});
+}
+
+TEST_CASE("ICMP types follow their IP version", "[uplink][icmp]")
+{
+	Filter filter;
+	filter.add(allow_out("relay-api", "tcp", "443", kRelay));
+	// An IPv4 header announcing ICMPv6 (58), and an IPv6 one announcing ICMP (1).
+	Bytes v4_icmpv6 = Ipv4::icmp(kElsewhere, kHost, kIcmp6Unreachable, 4, 0, 0).frame();
+	v4_icmpv6 = with_byte(v4_icmpv6, 14 + 9, 58);
+	run_table(filter, {
+		{"IPv4 carrying ICMPv6", Hook::uplink_xdp, v4_icmpv6, {}, drop(AG_DROP_MALFORMED)},
+		{"IPv6 carrying ICMP", Hook::uplink_xdp,
+		 Ipv6::raw(kElsewhere6, kHost6, IPPROTO_ICMP, Bytes{3, 3, 0, 0, 0, 0, 0, 0}).frame(), {},
+		 drop(AG_DROP_MALFORMED)},
+	});
+}
+
+TEST_CASE("a RST followed by traffic keeps the flow", "[uplink][tcp]")
+{
+	Filter filter;
+	filter.add(allow_out("relay-api", "tcp", "443", kRelay));
+	const ag_flow_key key = flow_key(IPPROTO_TCP, kHost, 40000, kRelay, 443);
+	run_table(filter, {
+		{"SYN out", Hook::uplink_egress, Ipv4::tcp(kHost, 40000, kRelay, 443, kSyn).frame(), sent_by_host,
+		 pass(AG_PASS_RULE), "relay-api", +1},
+		// Anyone who guesses the ports can send a RST; the kernel ignores one
+		// outside the window, and so must the flow's timeout.
+		{"spoofed RST in", Hook::uplink_xdp, Ipv4::tcp(kRelay, 443, kHost, 40000, kRst | kAck).frame(), {},
+		 pass(AG_PASS_FLOW), "relay-api"},
+		{"data after it", Hook::uplink_xdp, Ipv4::tcp(kRelay, 443, kHost, 40000, kAck | kPsh).frame(), {},
+		 pass(AG_PASS_FLOW), "relay-api"},
+	});
+	auto flow = filter.flow(key);
+	REQUIRE(flow.has_value());
+	CHECK(flow->tcp_state == AG_TCP_OPEN);
+}
