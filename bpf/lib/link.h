@@ -35,6 +35,9 @@ static __always_inline bool is_udp_ports(const struct ag_packet *pkt, __u16 spor
 	       pkt->dport == bpf_htons(dport);
 }
 
+/* NOTE: DHCP passes by ports alone, whatever the addresses: with the setting
+ * on, a process that binds port 68 can reach any address on port 67, and
+ * anyone can reach the client on port 68. */
 static __always_inline bool is_dhcp_request(const struct ag_packet *pkt)
 {
 	if (pkt->eth_proto == bpf_htons(ETH_P_IP))
@@ -53,6 +56,8 @@ static __always_inline bool is_dhcp_reply(const struct ag_packet *pkt)
  * Router and neighbour solicitations and advertisements, which must carry
  * hop limit 255 so that they cannot come from beyond the link (RFC 4861), and
  * MLD messages, which carry hop limit 1 (RFC 3810). Redirects do not pass.
+ * NOTE: outbound, the destination is not checked to be on the link, so a
+ * process with a raw socket can send such messages to any IPv6 address.
  */
 static __always_inline bool is_link_local_control(const struct ag_packet *pkt)
 {

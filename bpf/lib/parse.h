@@ -200,6 +200,9 @@ static __always_inline int parse_ipv4(struct ag_cursor *c, struct ag_packet *pkt
 	if (c->pos + hdr_len > c->end)
 		return AG_DROP_MALFORMED;
 
+	/* NOTE: options are skipped, not read, so a packet with a source route
+	 * (LSRR, SSRR) is judged by its first hop, as is an IPv6 packet with a
+	 * routing header. */
 	frag_off = bpf_ntohs(ip->frag_off);
 	if (frag_off & AG_IP_OFFSET)
 		pkt->fragment = AG_FRAG_LATER;
