@@ -68,8 +68,13 @@ std::size_t table_limit(std::uint32_t capacity)
 	return std::max<std::size_t>(32, capacity / 2 - 128);
 }
 constexpr std::uint64_t kSecond = 1000000000ull;
-// How far past its timeout an entry is put when the run ages it on purpose.
-constexpr std::uint64_t kAgedBy = 3600 * kSecond;
+// Idle times an entry gets when the run ages it on purpose. They lie on both
+// sides of every timeout (10 s, 30 s, 120 s, 5 days, and 60 s for fragments)
+// and at least 5 s from each, far more than the time between stamping an
+// entry and the packets that meet it. So the model's timeouts decide which
+// entries expire, and a wrong one shows.
+constexpr std::uint64_t kFlowAges[] = {5, 20, 60, 200, 3 * 86400, 6 * 86400};
+constexpr std::uint64_t kFragmentAges[] = {20, 100};
 
 struct PolicyRule {
 	airgap::Rule rule;
@@ -813,8 +818,9 @@ void DifferentialRun::compare_tables()
 }
 
 // Stamp every entry with the current time, in the kernel and the model alike,
-// so that no entry expires because the run takes time. A few are stamped far
-// past their timeout instead, so that expiry happens on purpose.
+// so that no entry expires because the run takes time. A few get an idle
+// time from kFlowAges or kFragmentAges instead, so that expiry happens on
+// purpose.
 void DifferentialRun::renew_and_age()
 {
 	std::uint64_t now = coarse_now();
@@ -832,8 +838,8 @@ void DifferentialRun::renew_and_age()
 		if (it == kernel_flows.end())
 			continue; // compare_tables() reported it
 		std::uint64_t stamp = now;
-		if (unit(housekeeping_) < 0.02) {
-			stamp = now - model_.timeouts().flow_timeout(key.proto, flow.tcp_state) - kAgedBy;
+		if (unit(housekeeping_) < 0.04) {
+			stamp = now - kFlowAges[housekeeping_() % std::size(kFlowAges)] * kSecond;
 			flows_aged_++;
 		}
 		flow.last_seen_ns = stamp;
@@ -852,7 +858,7 @@ void DifferentialRun::renew_and_age()
 			continue;
 		std::uint64_t stamp = now;
 		if (unit(housekeeping_) < 0.05) {
-			stamp = now - model_.timeouts().fragment_ns - kAgedBy;
+			stamp = now - kFragmentAges[housekeeping_() % std::size(kFragmentAges)] * kSecond;
 			fragments_aged_++;
 		}
 		entry.first_seen_ns = stamp;
@@ -953,7 +959,7 @@ void DifferentialRun::print_summary(std::chrono::steady_clock::duration elapsed)
 		line.pop_back();
 		std::cout << line << "\n";
 	}
-	std::cout << fmt::format("rules deleted {}, added back {}; flows aged on purpose {}, fragments {}; "
+	std::cout << fmt::format("rules deleted {}, added back {}; flows given an idle time {}, fragments {}; "
 				 "flows tracked at the end {}\n",
 				 rules_deleted_, rules_added_, flows_aged_, fragments_aged_, model_.flows().size());
 
