@@ -74,6 +74,7 @@ class Report:
             if r["kind"] == "edit":
                 self.edits.setdefault(r["what"], []).append(r)
         self.duration = next((r["seconds"] for r in rows if r["kind"] == "duration"), None)
+        self.load = [(r["section"], r["loadavg"]) for r in rows if r["kind"] == "load"]
         self.out = []
 
     def w(self, line=""):
@@ -231,8 +232,9 @@ class Report:
         if add and madd and ladd:
             first = statistics.median(r["first_ms"] for r in add)
             exited = statistics.median(r["exit_ms"] for r in add)
-            text = (f"- **Live edit.** The first packet passes {first:.1f} ms after the command starts and "
-                    f"the command exits at {exited:.1f} ms: the map update is its last step and takes "
+            text = (f"- **Live edit.** The first packet passes {first:.1f} ms after the command starts, close "
+                    f"to the command's own run time ({exited:.1f} ms, both medians): the map update is its last "
+                    "step and takes "
                     f"{percentile(madd, 50) * 1e3:.1f} µs (p50), so the latency is the CLI's own run time "
                     "(process start, opening the pins, and FilterMaps::add_rule reading every slot of the rule "
                     "table, 16,384 by default, to check names and matches). With 100,000 rules in a table of "
@@ -497,8 +499,14 @@ class Report:
         self.w(f"- Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores (a KVM guest), "
                f"kernel {m.get('kernel', '?')}")
         self.w(f"- Packages: {m.get('versions', '?').strip().rstrip(';')}")
+        self.w(f"- Source: commit {m.get('commit', '?')}")
         self.w(f"- Command: `{m.get('command', '?')}`, run {m.get('date', '?')}"
                + (f", {self.duration / 60:.1f} minutes" if self.duration else ""))
+        if self.load:
+            self.w("- Load average (1 minute) before each section, 2.0 being both cores busy: " +
+                   ", ".join(f"{section} {value:.1f}" for section, value in self.load) +
+                   ". The benchmark keeps about one core busy, so a load well above 1.0 means other work on "
+                   "the machine, which widens the spread of the figures.")
         self.w("- Rule set at N rules: allow-out tcp/443 and udp/5000 to one relay, one forward, and N − 3 "
                "allow-in rules (tcp/22 from distinct /32 addresses of 172.16.0.0/12). iptables and nftables "
                "get the recipe's INPUT chain: accept lo, accept established/related (conntrack), one accept "

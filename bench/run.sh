@@ -83,6 +83,10 @@ mac_of() { ip -n "$1" -j link show "$2" | python3 -c 'import json,sys; print(jso
 
 record() { echo "$1" >>"$RESULTS"; }
 
+# The 1-minute load average before a section: on a shared machine, other
+# work running at the same time is the first suspect for noisy figures.
+record_load() { record "{\"kind\":\"load\",\"section\":\"$1\",\"loadavg\":$(cut -d' ' -f1 /proc/loadavg)}"; }
+
 # ---------------------------------------------------------------- machine
 machine_info() {
 	local cpu
@@ -369,10 +373,15 @@ run_live_edit() {
 
 START=$(date +%s)
 machine_info
+record_load per-packet
 ${SKIP_COST:+:} run_cost
+record_load end-to-end
 ${SKIP_E2E:+:} run_e2e
+record_load control-plane
 ${SKIP_CONTROL:+:} run_control
+record_load live-edit
 ${SKIP_CONTROL:+:} run_live_edit
+record_load end
 record "{\"kind\":\"duration\",\"seconds\":$(($(date +%s) - START))}"
 log "writing $OUT_DOC"
 python3 "$ROOT/bench/report.py" "$RESULTS" "$OUT_DOC"
