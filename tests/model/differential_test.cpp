@@ -69,10 +69,10 @@ std::size_t table_limit(std::uint32_t capacity)
 }
 constexpr std::uint64_t kSecond = 1000000000ull;
 // Idle times an entry gets when the run ages it on purpose. They lie on both
-// sides of every timeout (10 s, 30 s, 120 s, 5 days, and 60 s for fragments)
-// and at least 5 s from each, far more than the time between stamping an
-// entry and the packets that meet it. So the model's timeouts decide which
-// entries expire, and a wrong one shows.
+// sides of every timeout (10 s, 30 s, 120 s, 5 days, and 60 s for fragments).
+// Each is at least 5 s from every timeout, far more than the time between
+// stamping an entry and the packets that meet it. So the model's timeouts
+// decide which entries expire, and a wrong one shows.
 constexpr std::uint64_t kFlowAges[] = {5, 20, 60, 200, 3 * 86400, 6 * 86400};
 constexpr std::uint64_t kFragmentAges[] = {20, 100};
 
@@ -182,7 +182,7 @@ Prefix masked(const Address &address, int length)
 // The test namespace's addresses as the kernel routes them: what it
 // delivers to the host, and what bpf_fib_lookup() reports as not forwarded,
 // which the programs take for the host's. The latter was found by probing
-// bridge ingress on Linux 6.18 and 6.1.
+// bridge ingress on Linux 6.18.
 Host host_of_namespace()
 {
 	Host host;
