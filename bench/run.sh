@@ -25,6 +25,8 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "bench/run.sh: must run as root (BPF, namespaces, iptables)" >&2
 	exit 1
 fi
+# A fresh machine gets what the benchmark runs against from Debian's packages.
+"$ROOT/tools/install-deps.sh"
 for tool in nft iptables-legacy iptables-nft xdp-filter gnuplot ethtool python3 taskset nsenter; do
 	command -v "$tool" >/dev/null || { echo "bench/run.sh: $tool not found; install nftables, iptables, xdp-tools, gnuplot-nox, ethtool, python3, util-linux" >&2; exit 1; }
 done

@@ -15,6 +15,8 @@ packages=(
 	qemu-system-x86 busybox-static cpio
 	# the test against a real docker engine, which it starts itself
 	docker.io
+	# the benchmark (bench/run.sh) and what it measures against
+	xdp-tools nftables gnuplot-nox ethtool python3
 )
 
 if [ "$(id -u)" -ne 0 ]; then
