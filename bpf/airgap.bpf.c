@@ -91,6 +91,9 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 		return AG_PASS(AG_PASS_FLOW);
 	}
 
+	/* NOTE: an allow-in match is not checked to be addressed to the host,
+	 * so it also admits packets the host routes on (bridge egress still
+	 * drops them on the way into a container). */
 	if (dir == AG_TO_HOST)
 		rule = lookup_rule(rule_kind, pkt->proto, pkt->dport, pkt->saddr);
 	else

@@ -177,7 +177,10 @@ static __always_inline void fragment_key_of(struct ag_fragment_key *key, const s
 	key->pad[2] = 0;
 }
 
-/* Remember an admitted first fragment, so that the rest of its packet passes. */
+/* Remember an admitted first fragment, so that the rest of its packet passes.
+ * NOTE: the key has no hook, so a later fragment passes on any hook once its
+ * first fragment passed on one, such as one sent from the uplink into a
+ * datagram a container sent to the host. */
 static __always_inline void fragment_record(const struct ag_packet *pkt, const struct ag_rule_ref *rule,
 					    __u64 now)
 {
