@@ -43,10 +43,10 @@ static __always_inline void pull_headers(struct __sk_buff *skb)
 }
 
 /*
- * What the uplink hooks share once the link's own traffic is out of the way:
- * later fragments follow their first one, ICMP errors follow the flow they
- * quote, other packets need a tracked flow or a rule of kind rule_kind,
- * matched on the remote address and the host-side port.
+ * Decide what the uplink hooks share once the link's own traffic is out of
+ * the way. Later fragments follow their first one and ICMP errors follow the
+ * flow they quote. Other packets need a tracked flow or a rule of kind
+ * rule_kind, matched on the remote address and the host-side port.
  */
 static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_direction dir, __u8 rule_kind,
 					       __u32 len)
@@ -65,9 +65,9 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 	if (pkt->icmp_error) {
 		/* The quoted packet travelled the other way, between the same
 		 * host address and remote. An inbound error may come from any
-		 * router on the path; an outbound one goes back to the quoted
-		 * packet's sender only, and no longer than the kernel makes
-		 * errors, so that no process can carry data out in one. */
+		 * router on the path. An outbound one goes back only to the
+		 * quoted packet's sender, and is no longer than the errors the
+		 * kernel makes, so that no process can carry data out in one. */
 		const __be32 *host = dir == AG_TO_HOST ? pkt->daddr : pkt->saddr;
 		const __be32 *quoted_host = dir == AG_TO_HOST ? pkt->quoted.saddr : pkt->quoted.daddr;
 

@@ -21,7 +21,7 @@ struct AttachedProgram {
 	std::string name;
 };
 
-// Which XDP mode to attach in. automatic tries native and falls back to generic.
+// Requested XDP mode. automatic tries native and falls back to generic.
 enum class XdpModeRequest { automatic, native, generic };
 
 struct XdpAttachment {

@@ -12,7 +12,7 @@ namespace airgap {
 // is the parent and nothing is mounted there. Throws Error otherwise.
 void ensure_bpffs(const std::string &pin_dir);
 
-// True when pin_dir holds the pinned maps of a loaded filter.
+// True when pin_dir contains the pinned maps of a loaded filter.
 bool filter_is_pinned(const std::string &pin_dir);
 
 // Remove pin_dir and everything pinned in it; missing files are fine.
@@ -20,7 +20,7 @@ void remove_pins(const std::string &pin_dir);
 
 // An exclusive flock on the pin directory. Held for the whole of a command,
 // so that two edits never interleave. With create, a missing directory is
-// made; without, it is an error that says the filter is not loaded.
+// made. Without it, a missing directory is an error: the filter is not loaded.
 class PinLock {
 public:
 	PinLock(const std::string &pin_dir, bool create);

@@ -15,7 +15,7 @@ struct BridgeSync {
 
 // Hook every interface that matches a bridge name or pattern given at load
 // time and is not hooked yet, and drop the records of bridges that are gone.
-// A bridge where another tool holds a hook is skipped with a warning.
+// A bridge where another tool's program is attached is skipped with a warning.
 BridgeSync sync_bridges(const std::string &pin_dir);
 
 // Sync now, then again on every link change rtnetlink reports, until stop is set.

@@ -25,7 +25,7 @@ std::vector<std::string> interface_names();
 // Throws Error for a missing uplink or a missing bridge given by name.
 std::vector<Interface> resolve_interfaces(const std::string &uplink, const std::vector<std::string> &bridges);
 
-// Throw Error when another tool's program holds a hook the role needs; with
+// Throw Error when another tool's program is attached to a hook the role needs; with
 // replace, airgap-bpf's own programs may be there.
 void check_hooks_free(const Interface &iface, bool replace);
 

@@ -24,7 +24,7 @@ std::vector<ResolvedRule> resolve_rules(const std::vector<Rule> &rules);
 ResolvedRule resolve_rule(const Rule &rule);
 // As resolve_rules(), but a name that does not resolve leaves its rule with
 // no address, after a warning, so that a filter loaded at boot before DNS
-// works still stands; 'airgap-bpf refresh' resolves it later.
+// works is still loaded. 'airgap-bpf refresh' resolves the name later.
 std::vector<ResolvedRule> resolve_rules_or_warn(const std::vector<Rule> &rules);
 
 } // namespace airgap

@@ -27,8 +27,8 @@ struct RuleCounters {
 	ag_counter counter;
 };
 
-// What a switch of the whole rule set added and removed; rules that stayed
-// are in neither.
+// The rules a switch of the whole rule set added and removed. Rules that
+// stayed are in neither list.
 struct RuleChanges {
 	std::vector<Rule> added;
 	std::vector<Rule> removed;

@@ -5,14 +5,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "loader/counter_names.hpp"
 #include "loader/filter.hpp"
 #include "loader/rule_maps.hpp"
 
 namespace airgap {
 
-std::string hook_name(unsigned hook);
-std::string pass_reason_name(unsigned reason);
-std::string drop_reason_name(unsigned reason);
 std::string rule_match_text(const Rule &rule);
 
 struct StatsSnapshot {

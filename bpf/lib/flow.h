@@ -90,8 +90,8 @@ static __always_inline __u8 tcp_state_after(__u8 state, __u8 tcp_flags)
 		return AG_TCP_RST;
 	if (syn && !ack) /* a new connection, possibly reusing a closed 4-tuple */
 		return AG_TCP_SYN;
-	/* The filter sees no sequence numbers, so it cannot tell a valid RST
-	 * from a spoofed one; traffic after it means the connection lives. */
+	/* The filter reads no sequence numbers, so it cannot tell a valid RST
+	 * from a spoofed one. Traffic after a RST means the connection lives. */
 	if ((state == AG_TCP_SYN || state == AG_TCP_RST) && ack)
 		state = AG_TCP_OPEN;
 	if ((tcp_flags & 0x01) && state == AG_TCP_OPEN) /* FIN */

@@ -90,7 +90,7 @@ struct ag_ipv6_frag_hdr {
 
 enum ag_fragment_kind {
 	AG_FRAG_NONE = 0,
-	AG_FRAG_FIRST = 1, /* offset 0, more fragments follow: holds the L4 header */
+	AG_FRAG_FIRST = 1, /* offset 0, more fragments follow: contains the L4 header */
 	AG_FRAG_LATER = 2, /* offset > 0: payload only, no L4 header */
 };
 
@@ -104,7 +104,7 @@ struct ag_quoted {
 	__u8 proto;
 };
 
-/* What the hooks decide on. Addresses are IPv6 or IPv4-mapped, as in the maps. */
+/* The parsed fields the hooks decide on. Addresses are IPv6 or IPv4-mapped, as in the maps. */
 struct ag_packet {
 	__be32 saddr[4];
 	__be32 daddr[4];

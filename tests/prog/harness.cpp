@@ -22,6 +22,7 @@
 #include <catch2/catch.hpp>
 
 #include "loader/address.hpp"
+#include "loader/counter_names.hpp"
 #include "loader/error.hpp"
 #include "loader/resolve.hpp"
 
@@ -109,48 +110,14 @@ const char *hook_name(Hook hook)
 	return "unknown";
 }
 
-const char *pass_reason_name(int reason)
+std::string pass_reason_name(int reason)
 {
-	switch (reason) {
-	case AG_PASS_RULE:
-		return "rule";
-	case AG_PASS_FLOW:
-		return "flow";
-	case AG_PASS_LINK:
-		return "link";
-	case AG_PASS_HOST:
-		return "host";
-	case AG_PASS_RELATED:
-		return "related";
-	case AG_PASS_FRAGMENT:
-		return "fragment";
-	}
-	return "unknown";
+	return airgap::pass_reason_name(static_cast<unsigned>(reason));
 }
 
-const char *drop_reason_name(int reason)
+std::string drop_reason_name(int reason)
 {
-	switch (reason) {
-	case AG_DROP_NONE:
-		return "none";
-	case AG_DROP_NO_RULE:
-		return "no-rule";
-	case AG_DROP_MALFORMED:
-		return "malformed";
-	case AG_DROP_NOT_PARSED:
-		return "not-parsed";
-	case AG_DROP_NOT_FROM_HOST:
-		return "not-from-host";
-	case AG_DROP_NOT_TO_HOST:
-		return "not-to-host";
-	case AG_DROP_RULE_REMOVED:
-		return "rule-removed";
-	case AG_DROP_FLOW_EXPIRED:
-		return "flow-expired";
-	case AG_DROP_ORPHAN_FRAGMENT:
-		return "orphan-fragment";
-	}
-	return "unknown";
+	return airgap::drop_reason_name(static_cast<unsigned>(reason));
 }
 
 int slot_of(Hook hook, const Verdict &verdict)
