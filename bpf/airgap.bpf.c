@@ -54,11 +54,12 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 	struct ag_rule_ref admitted;
 	struct ag_flow_key key;
 	struct ag_rule_ref *rule;
+	enum ag_hook hook = dir == AG_TO_HOST ? AG_HOOK_UPLINK_XDP : AG_HOOK_UPLINK_EGRESS;
 	__u64 now = bpf_ktime_get_coarse_ns();
 	int err;
 
 	if (pkt->fragment == AG_FRAG_LATER) {
-		err = fragment_admit(pkt, len, now);
+		err = fragment_admit(pkt, hook, len, now);
 		return err ? AG_DROP(err) : AG_PASS(AG_PASS_FRAGMENT);
 	}
 
@@ -87,7 +88,7 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 	flow_key_of(&key, pkt, dir);
 	err = flow_admit(&key, pkt, len, now, &admitted);
 	if (!err) {
-		fragment_record(pkt, &admitted, now);
+		fragment_record(pkt, hook, &admitted, now);
 		return AG_PASS(AG_PASS_FLOW);
 	}
 
@@ -101,7 +102,7 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 	if (!rule)
 		return AG_DROP(err);
 	flow_record(&key, pkt, rule, now);
-	fragment_record(pkt, rule, now);
+	fragment_record(pkt, hook, rule, now);
 	count_rule(rule->id, len);
 	return AG_PASS(AG_PASS_RULE);
 }
@@ -199,7 +200,7 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
 
 	now = bpf_ktime_get_coarse_ns();
 	if (pkt->fragment == AG_FRAG_LATER) {
-		err = fragment_admit(pkt, skb->len, now);
+		err = fragment_admit(pkt, AG_HOOK_BRIDGE_INGRESS, skb->len, now);
 		return err ? AG_DROP(err) : AG_PASS(AG_PASS_FRAGMENT);
 	}
 	rule = lookup_rule(AG_RULE_FORWARD, pkt->proto, pkt->dport, pkt->saddr);
@@ -207,7 +208,7 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
 		return AG_DROP(AG_DROP_NO_RULE);
 	if (!is_for_host(skb, pkt))
 		return AG_DROP(AG_DROP_NOT_TO_HOST);
-	fragment_record(pkt, rule, now);
+	fragment_record(pkt, AG_HOOK_BRIDGE_INGRESS, rule, now);
 	count_rule(rule->id, skb->len);
 	return AG_PASS(AG_PASS_RULE);
 }

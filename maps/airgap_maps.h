@@ -131,7 +131,8 @@ struct ag_fragment_key {
 	__be32 daddr[4];
 	__be32 id; /* IPv4's 16-bit id or IPv6's 32-bit identification */
 	__u8 proto;
-	__u8 pad[3];
+	__u8 hook; /* enum ag_hook that admitted the first fragment */
+	__u8 pad[2];
 };
 
 struct ag_fragment {

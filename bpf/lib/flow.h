@@ -163,7 +163,11 @@ static __always_inline int related_admit(const struct ag_packet *pkt, enum ag_di
  * up reassembly after 30 s (IPv4) and 60 s (IPv6) by default. */
 #define AG_FRAGMENT_TIMEOUT_NS (60 * AG_NSEC_PER_SEC)
 
-static __always_inline void fragment_key_of(struct ag_fragment_key *key, const struct ag_packet *pkt)
+/* Keyed by hook too: a first fragment admitted on one hook says nothing
+ * about fragments on another, such as a datagram sent from the uplink with
+ * the addresses and id of one a container sent to the host. */
+static __always_inline void fragment_key_of(struct ag_fragment_key *key, const struct ag_packet *pkt,
+					    enum ag_hook hook)
 {
 	copy_addr(key->saddr, pkt->saddr);
 	copy_addr(key->daddr, pkt->daddr);
@@ -172,17 +176,15 @@ static __always_inline void fragment_key_of(struct ag_fragment_key *key, const s
 	 * (addresses, id) only: its fragments' next-header fields may differ
 	 * (RFC 8200), and a later fragment has none past the fragment header. */
 	key->proto = pkt->eth_proto == bpf_htons(ETH_P_IPV6) ? 0 : pkt->proto;
+	key->hook = hook;
 	key->pad[0] = 0;
 	key->pad[1] = 0;
-	key->pad[2] = 0;
 }
 
-/* Remember an admitted first fragment, so that the rest of its packet passes.
- * NOTE: the key has no hook, so a later fragment passes on any hook once its
- * first fragment passed on one, such as one sent from the uplink into a
- * datagram a container sent to the host. */
-static __always_inline void fragment_record(const struct ag_packet *pkt, const struct ag_rule_ref *rule,
-					    __u64 now)
+/* Remember an admitted first fragment, so that the rest of its packet passes
+ * the same hook. */
+static __always_inline void fragment_record(const struct ag_packet *pkt, enum ag_hook hook,
+					    const struct ag_rule_ref *rule, __u64 now)
 {
 	struct ag_fragment_key key;
 	struct ag_fragment value = {
@@ -193,18 +195,19 @@ static __always_inline void fragment_record(const struct ag_packet *pkt, const s
 
 	if (pkt->fragment != AG_FRAG_FIRST)
 		return;
-	fragment_key_of(&key, pkt);
+	fragment_key_of(&key, pkt, hook);
 	bpf_map_update_elem(&ag_fragments, &key, &value, BPF_ANY);
 }
 
 /* Admit a later fragment whose first fragment was admitted; it carries no
  * ports, so nothing else may judge it. */
-static __always_inline int fragment_admit(const struct ag_packet *pkt, __u32 len, __u64 now)
+static __always_inline int fragment_admit(const struct ag_packet *pkt, enum ag_hook hook, __u32 len,
+					  __u64 now)
 {
 	struct ag_fragment_key key;
 	struct ag_fragment *first;
 
-	fragment_key_of(&key, pkt);
+	fragment_key_of(&key, pkt, hook);
 	first = bpf_map_lookup_elem(&ag_fragments, &key);
 	if (!first)
 		return AG_DROP_ORPHAN_FRAGMENT;

@@ -283,6 +283,7 @@ ag_fragment_key kernel_key(const FragmentKey &key)
 	std::memcpy(out.daddr, key.dst.data(), sizeof(out.daddr));
 	out.id = htonl(key.id);
 	out.proto = key.proto;
+	out.hook = key.hook;
 	return out;
 }
 
@@ -293,6 +294,7 @@ FragmentKey model_key(const ag_fragment_key &key)
 	std::memcpy(out.dst.data(), key.daddr, sizeof(key.daddr));
 	out.id = ntohl(key.id);
 	out.proto = key.proto;
+	out.hook = key.hook;
 	return out;
 }
 
@@ -304,7 +306,8 @@ std::string describe(const FlowKey &key)
 
 std::string describe(const FragmentKey &key)
 {
-	return fmt::format("proto {} {} -> {} id {:#x}", key.proto, to_string(key.src), to_string(key.dst), key.id);
+	return fmt::format("proto {} {} -> {} id {:#x} at {}", key.proto, to_string(key.src), to_string(key.dst), key.id,
+			   hook_name(static_cast<Hook>(key.hook)));
 }
 
 const char *sender_name(Sender sender)
@@ -718,7 +721,7 @@ void DifferentialRun::resync()
 		RuleRef rule = model_.current(fragment.rule_id);
 		if (plane_.rule_generation(fragment.rule_id) != fragment.rule_gen)
 			rule.installation = 0;
-		model_.fragments()[model_key(key)] = {rule, fragment.first_seen_ns, 0x0f};
+		model_.fragments()[model_key(key)] = {rule, fragment.first_seen_ns};
 	}
 }
 

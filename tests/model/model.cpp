@@ -127,11 +127,6 @@ ag_hook hook_index(Hook hook)
 	throw std::logic_error("unknown hook");
 }
 
-std::uint8_t hook_bit(Hook hook)
-{
-	return static_cast<std::uint8_t>(1u << static_cast<int>(hook));
-}
-
 // Ports of the L4 header that an ICMP error quotes, the first 8 bytes of it.
 ag_drop_reason parse_quoted_ports(FrameReader b, std::size_t at, std::size_t limit, const Semantics &semantics,
 				  Quote &quote)
@@ -465,8 +460,6 @@ const char *deviation_name(Deviation deviation)
 		return "quoted-ipv6-extension-headers";
 	case Deviation::quoted_icmp_non_echo:
 		return "quoted-icmp-non-echo";
-	case Deviation::fragment_on_other_hook:
-		return "fragment-on-other-hook";
 	case Deviation::allow_in_to_other_destination:
 		return "allow-in-to-other-destination";
 	case Deviation::forward_to_non_local:
@@ -484,8 +477,6 @@ const char *deviation_summary(Deviation deviation)
 		return "an ICMPv6 error quoting extension headers drops as not-parsed instead of following its flow";
 	case Deviation::quoted_icmp_non_echo:
 		return "a quoted ICMP message other than an echo is looked up by its identifier, its flow by ports 0";
-	case Deviation::fragment_on_other_hook:
-		return "a later fragment passes on any hook once its first fragment passed on one";
 	case Deviation::allow_in_to_other_destination:
 		return "uplink XDP admits allow-in matches to destinations that are not the host's, which it routes on";
 	case Deviation::forward_to_non_local:
@@ -668,11 +659,12 @@ bool is_dhcp_reply(const Parsed &pkt)
 	return pkt.ip_version == 4 ? is_udp_ports(pkt, 67, 68) : is_udp_ports(pkt, 547, 546);
 }
 
-FragmentKey fragment_key(const Parsed &pkt)
+FragmentKey fragment_key(const Parsed &pkt, Hook hook)
 {
 	// The next header of a later IPv6 fragment is that of the first header
 	// after the fragment header, not necessarily the packet's protocol.
-	return {pkt.src, pkt.dst, pkt.fragment_id, pkt.ip_version == 6 ? std::uint8_t{0} : pkt.proto};
+	return {pkt.src, pkt.dst, pkt.fragment_id, pkt.ip_version == 6 ? std::uint8_t{0} : pkt.proto,
+		static_cast<std::uint8_t>(hook_index(hook))};
 }
 
 } // namespace
@@ -681,23 +673,16 @@ void Model::record_first_fragment(const Parsed &pkt, const RuleRef &rule, Hook h
 {
 	if (pkt.fragment != FragmentKind::first)
 		return;
-	FragmentKey key = fragment_key(pkt);
-	FragmentEntry entry{rule, now_ns_, hook_bit(hook)};
-	auto it = fragments_.find(key);
-	if (it != fragments_.end())
-		entry.hooks |= it->second.hooks;
-	out.fragment_write = {key, entry};
+	out.fragment_write = {fragment_key(pkt, hook), FragmentEntry{rule, now_ns_}};
 }
 
-Verdict Model::later_fragment(const Parsed &pkt, Hook hook, const Semantics &semantics, Outcome &out) const
+Verdict Model::later_fragment(const Parsed &pkt, Hook hook, Outcome &out) const
 {
-	FragmentKey key = fragment_key(pkt);
+	FragmentKey key = fragment_key(pkt, hook);
 	out.fragments_read.push_back(key);
-	bool any_hook = semantics.follows(Deviation::fragment_on_other_hook);
-	auto usable = [&](const FragmentEntry &entry) { return any_hook || (entry.hooks & hook_bit(hook)); };
 
 	auto found = fragments_.find(key);
-	if (found == fragments_.end() || !usable(found->second))
+	if (found == fragments_.end())
 		return drop(AG_DROP_ORPHAN_FRAGMENT);
 
 	const FragmentEntry &first = found->second;
@@ -754,7 +739,7 @@ Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook 
 			   Outcome &out) const
 {
 	if (pkt.fragment == FragmentKind::later)
-		return later_fragment(pkt, hook, semantics, out);
+		return later_fragment(pkt, hook, out);
 	if (pkt.quote)
 		return related_error(pkt, to_host, out);
 
@@ -867,7 +852,7 @@ Verdict Model::bridge_ingress(const Parsed &pkt, const Semantics &semantics, Out
 	if (is_link_control(pkt) && pkt.icmp_type != kRouterAdvertisement)
 		return pass(AG_PASS_LINK);
 	if (pkt.fragment == FragmentKind::later)
-		return later_fragment(pkt, Hook::bridge_ingress, semantics, out);
+		return later_fragment(pkt, Hook::bridge_ingress, out);
 
 	std::optional<RuleRef> rule = match_rule(RuleKind::forward, pkt.proto, pkt.dport, pkt.src);
 	if (!rule)

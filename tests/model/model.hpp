@@ -78,9 +78,6 @@ enum class Deviation {
 	// The identifier of a quoted ICMP packet is taken as its ports even
 	// when it is no echo, whose flows are keyed on ports 0.
 	quoted_icmp_non_echo,
-	// A later fragment passes on any hook once its first fragment passed
-	// on one, as the fragment table does not record the hook.
-	fragment_on_other_hook,
 	// Uplink XDP admits an allow-in match whatever its destination, also
 	// one that the host routes on, such as a container or a network behind
 	// another interface (docker hosts forward). An allow-in rule should
@@ -182,14 +179,16 @@ struct Flow {
 	bool operator==(const Flow &) const = default;
 };
 
-// A fragmented packet: IPv4 reassembles by addresses, identification and
-// protocol (RFC 791), IPv6 by addresses and identification only (RFC 8200),
-// so proto is 0 for IPv6.
+// A fragmented packet at one hook: IPv4 reassembles by addresses,
+// identification and protocol (RFC 791), IPv6 by addresses and identification
+// only (RFC 8200), so proto is 0 for IPv6. A first fragment admits later ones
+// on its own hook only.
 struct FragmentKey {
 	Address src{};
 	Address dst{};
 	std::uint32_t id = 0; // as Parsed::fragment_id
 	std::uint8_t proto = 0;
+	std::uint8_t hook = 0; // ag_hook
 
 	auto operator<=>(const FragmentKey &) const = default;
 };
@@ -197,7 +196,6 @@ struct FragmentKey {
 struct FragmentEntry {
 	RuleRef rule;
 	std::uint64_t first_seen_ns = 0;
-	std::uint8_t hooks = 0; // bit per Hook whose first fragment passed
 
 	bool operator==(const FragmentEntry &) const = default;
 };
@@ -303,7 +301,7 @@ private:
 	Verdict bridge_ingress(const Parsed &pkt, const Semantics &semantics, Outcome &out) const;
 	Verdict uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook hook, const Semantics &semantics,
 			    Outcome &out) const;
-	Verdict later_fragment(const Parsed &pkt, Hook hook, const Semantics &semantics, Outcome &out) const;
+	Verdict later_fragment(const Parsed &pkt, Hook hook, Outcome &out) const;
 	Verdict related_error(const Parsed &pkt, bool to_host, Outcome &out) const;
 	void record_first_fragment(const Parsed &pkt, const RuleRef &rule, Hook hook, Outcome &out) const;
 

@@ -344,6 +344,36 @@ TEST_CASE("IPv4 fragments follow their first fragment", "[parse][fragments]")
 	}
 }
 
+// A first fragment admits the rest of its packet on its own hook only: the
+// same addresses and id on another hook are another packet.
+TEST_CASE("later fragments pass only the hook of their first fragment", "[parse][fragments]")
+{
+	Filter filter;
+	add_admitting_rules(filter);
+	const Bytes data(64, 0xaa);
+	Direction d = bridge_ingress();
+	auto later = [&](std::uint32_t id) {
+		return Ipv4::raw(d.src, d.dst, IPPROTO_TCP, data).id(static_cast<std::uint16_t>(id)).frag_field(11).frame();
+	};
+	auto later6 = [&](std::uint32_t id) {
+		return Ipv6::raw(d.src6, d.dst6, IPPROTO_TCP, data).fragment(11, false, id).frame();
+	};
+	run_table(filter, {
+		d.admit("first fragment at bridge ingress", d.tcp().id(0x600).frag_field(0x2000).payload(data).frame(),
+			d.tcp_rule),
+		{"its later fragment at uplink XDP", Hook::uplink_xdp, later(0x600), {}, drop(AG_DROP_ORPHAN_FRAGMENT)},
+		{"its later fragment at uplink egress", Hook::uplink_egress, later(0x600), sent_by_host,
+		 drop(AG_DROP_ORPHAN_FRAGMENT)},
+		d.fragment("its later fragment at bridge ingress", later(0x600), d.tcp_rule),
+		d.admit("IPv6 first fragment at bridge ingress", d.tcp6().fragment(0, true, 0x601).payload(data).frame(),
+			d.tcp6_rule),
+		{"its later fragment at uplink XDP", Hook::uplink_xdp, later6(0x601), {}, drop(AG_DROP_ORPHAN_FRAGMENT)},
+		{"its later fragment at uplink egress", Hook::uplink_egress, later6(0x601), sent_by_host,
+		 drop(AG_DROP_ORPHAN_FRAGMENT)},
+		d.fragment("its later fragment at bridge ingress", later6(0x601), d.tcp6_rule),
+	});
+}
+
 TEST_CASE("IPv6 fragments follow their first fragment", "[parse][fragments][ipv6]")
 {
 	for (Direction d : all_directions()) {
