@@ -24,6 +24,8 @@
 #define AG_MAX_VLAN_TAGS 2
 /* Extension headers walked before the L4 header; a longer chain drops. */
 #define AG_MAX_IPV6_EXT_HEADERS 6
+/* The furthest into a frame that an L4 header may start. */
+#define AG_MAX_L4_OFFSET 4096
 
 #define AG_IP_MF 0x2000
 #define AG_IP_OFFSET 0x1fff
@@ -228,6 +230,61 @@ static __always_inline bool is_ipv4_mapped(const __be32 addr[4])
 }
 
 /*
+ * Walk up to AG_MAX_IPV6_EXT_HEADERS extension headers, starting at the
+ * cursor with *next as the first one's type, and leave the cursor at the
+ * header after them, with its type in *next. A fragment header sets
+ * *fragment and *frag_id; the walk stops after that of a later fragment,
+ * which is followed by payload. The caller decides what a chain longer than
+ * the walk means.
+ */
+static __always_inline int walk_ipv6_ext_headers(struct ag_cursor *c, __u8 *next, __u8 *fragment, __be32 *frag_id)
+{
+#pragma unroll
+	for (int i = 0; i < AG_MAX_IPV6_EXT_HEADERS; i++) {
+		__u8 type = *next;
+
+		if (type == IPPROTO_HOPOPTS || type == IPPROTO_ROUTING || type == IPPROTO_DSTOPTS) {
+			struct ag_ipv6_opt_hdr *opt = c->pos;
+			__u32 len;
+
+			/* Hop-by-hop options may only come first (RFC 8200). */
+			if (type == IPPROTO_HOPOPTS && i > 0)
+				return AG_DROP_MALFORMED;
+			if ((void *)(opt + 1) > c->end)
+				return AG_DROP_MALFORMED;
+			len = (opt->hdrlen + 1) * 8;
+			if (c->pos + len > c->end || len > c->left)
+				return AG_DROP_MALFORMED;
+			*next = opt->nexthdr;
+			c->pos += len;
+			c->left -= len;
+		} else if (type == IPPROTO_FRAGMENT) {
+			struct ag_ipv6_frag_hdr *frag = c->pos;
+			__u16 frag_off;
+
+			if ((void *)(frag + 1) > c->end || sizeof(*frag) > c->left)
+				return AG_DROP_MALFORMED;
+			frag_off = bpf_ntohs(frag->frag_off);
+			*next = frag->nexthdr;
+			c->pos = frag + 1;
+			c->left -= sizeof(*frag);
+			*frag_id = frag->identification;
+			/* Offset 0 without more fragments is an atomic fragment: a
+			 * whole packet, judged as one. */
+			if (frag_off & AG_IPV6_FRAG_OFFSET) {
+				*fragment = AG_FRAG_LATER;
+				return 0;
+			}
+			if (frag_off & AG_IPV6_FRAG_MORE)
+				*fragment = AG_FRAG_FIRST;
+		} else {
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/*
  * IPv6 header and up to AG_MAX_IPV6_EXT_HEADERS extension headers, leaving
  * the cursor at the L4 header (or, in a non-first fragment, at payload).
  * Unknown next headers end the walk and count as the L4 protocol.
@@ -236,6 +293,7 @@ static __always_inline int parse_ipv6(struct ag_cursor *c, struct ag_packet *pkt
 {
 	struct ipv6hdr *ip6 = c->pos;
 	__u8 next;
+	int err;
 
 	if ((void *)(ip6 + 1) > c->end)
 		return AG_DROP_MALFORMED;
@@ -255,51 +313,21 @@ static __always_inline int parse_ipv6(struct ag_cursor *c, struct ag_packet *pkt
 	c->left = bpf_ntohs(ip6->payload_len);
 	pkt->ip_len = sizeof(*ip6) + bpf_ntohs(ip6->payload_len);
 
-#pragma unroll
-	for (int i = 0; i < AG_MAX_IPV6_EXT_HEADERS; i++) {
-		if (next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS) {
-			struct ag_ipv6_opt_hdr *opt = c->pos;
-			__u32 len;
-
-			/* Hop-by-hop options may only come first (RFC 8200). */
-			if (next == IPPROTO_HOPOPTS && i > 0)
-				return AG_DROP_MALFORMED;
-			if ((void *)(opt + 1) > c->end)
-				return AG_DROP_MALFORMED;
-			len = (opt->hdrlen + 1) * 8;
-			if (c->pos + len > c->end || len > c->left)
-				return AG_DROP_MALFORMED;
-			next = opt->nexthdr;
-			c->pos += len;
-			c->left -= len;
-		} else if (next == IPPROTO_FRAGMENT) {
-			struct ag_ipv6_frag_hdr *frag = c->pos;
-			__u16 frag_off;
-
-			if ((void *)(frag + 1) > c->end || sizeof(*frag) > c->left)
-				return AG_DROP_MALFORMED;
-			frag_off = bpf_ntohs(frag->frag_off);
-			next = frag->nexthdr;
-			c->pos = frag + 1;
-			c->left -= sizeof(*frag);
-			pkt->frag_id = frag->identification;
-			/* Offset 0 without more fragments is an atomic fragment: a
-			 * whole packet, judged as one. */
-			if (frag_off & AG_IPV6_FRAG_OFFSET) {
-				pkt->fragment = AG_FRAG_LATER;
-				break;
-			}
-			if (frag_off & AG_IPV6_FRAG_MORE)
-				pkt->fragment = AG_FRAG_FIRST;
-		} else {
-			break;
-		}
-	}
+	err = walk_ipv6_ext_headers(c, &next, &pkt->fragment, &pkt->frag_id);
+	if (err)
+		return err;
 	if (pkt->fragment != AG_FRAG_LATER && is_ipv6_ext_header(next))
 		return AG_DROP_NOT_PARSED;
 
 	pkt->proto = next;
 	return 0;
+}
+
+static __always_inline bool is_icmp_echo(__u8 proto, __u8 type)
+{
+	if (proto == IPPROTO_ICMP)
+		return type == AG_ICMP_ECHO || type == AG_ICMP_ECHOREPLY;
+	return type == AG_ICMPV6_ECHO_REQUEST || type == AG_ICMPV6_ECHO_REPLY;
 }
 
 /* Ports of a TCP or UDP header, or the identifier of an ICMP echo, of at
@@ -315,7 +343,8 @@ static __always_inline int parse_quoted_ports(struct ag_cursor *c, struct ag_quo
 
 		q->sport = ports[0];
 		q->dport = ports[1];
-	} else if (q->proto == IPPROTO_ICMP || q->proto == IPPROTO_ICMPV6) {
+	} else if ((q->proto == IPPROTO_ICMP || q->proto == IPPROTO_ICMPV6) && is_icmp_echo(q->proto, l4->type)) {
+		/* Flows of other ICMP messages are keyed on ports 0, as in parse_l4(). */
 		q->sport = l4->echo_id;
 		q->dport = l4->echo_id;
 	}
@@ -344,27 +373,35 @@ static __always_inline int parse_quoted_ipv4(struct ag_cursor *c, struct ag_pack
 }
 
 /*
- * The IPv6 packet an ICMPv6 error quotes.
- * NOTE: a quoted packet with extension headers before its L4 header is not
- * walked; its error drops as not-parsed.
+ * The IPv6 packet an ICMPv6 error quotes, through its extension headers: a
+ * Packet Too Big about a fragmented datagram quotes a fragment header. A
+ * quoted later fragment carries no ports to find its flow by.
  */
 static __always_inline int parse_quoted_ipv6(struct ag_cursor *c, struct ag_packet *pkt)
 {
 	struct ipv6hdr *ip6 = c->pos;
+	__u8 fragment = AG_FRAG_NONE;
+	__be32 frag_id;
+	__u8 next;
+	int err;
 
 	if ((void *)(ip6 + 1) > c->end || sizeof(*ip6) > c->left)
 		return AG_DROP_MALFORMED;
 	if (ip6->version != 6)
 		return AG_DROP_MALFORMED;
-	if (is_ipv6_ext_header(ip6->nexthdr))
-		return AG_DROP_NOT_PARSED;
 	copy_ipv6(pkt->quoted.saddr, &ip6->saddr);
 	copy_ipv6(pkt->quoted.daddr, &ip6->daddr);
 	if (is_ipv4_mapped(pkt->quoted.saddr) || is_ipv4_mapped(pkt->quoted.daddr))
 		return AG_DROP_MALFORMED;
-	pkt->quoted.proto = ip6->nexthdr;
+	next = ip6->nexthdr;
 	c->pos = ip6 + 1;
 	c->left -= sizeof(*ip6);
+	err = walk_ipv6_ext_headers(c, &next, &fragment, &frag_id);
+	if (err)
+		return err;
+	if (fragment == AG_FRAG_LATER || is_ipv6_ext_header(next))
+		return AG_DROP_NOT_PARSED;
+	pkt->quoted.proto = next;
 	return parse_quoted_ports(c, &pkt->quoted);
 }
 
@@ -375,13 +412,6 @@ static __always_inline bool is_icmp_error(__u8 proto, __u8 type)
 		       type == AG_ICMP_PARAMETERPROB;
 	return type == AG_ICMPV6_DEST_UNREACH || type == AG_ICMPV6_PKT_TOOBIG ||
 	       type == AG_ICMPV6_TIME_EXCEED || type == AG_ICMPV6_PARAMPROB;
-}
-
-static __always_inline bool is_icmp_echo(__u8 proto, __u8 type)
-{
-	if (proto == IPPROTO_ICMP)
-		return type == AG_ICMP_ECHO || type == AG_ICMP_ECHOREPLY;
-	return type == AG_ICMPV6_ECHO_REQUEST || type == AG_ICMPV6_ECHO_REPLY;
 }
 
 /* TCP, UDP, ICMP and ICMPv6 headers. Other IP protocols carry no ports and
@@ -438,6 +468,25 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 }
 
 /*
+ * Verifier workaround: turn the cursor's position into an offset from the
+ * frame's start that the verifier knows only by its bounds. Every path
+ * through the IPv4 options and IPv6 extension headers then reaches the L4
+ * header in one state, instead of one state per chain of header lengths that
+ * the L4 parser and the walk through a quoted packet would each be checked
+ * in again. An L4 header that starts beyond AG_MAX_L4_OFFSET is not parsed.
+ */
+static __always_inline int cursor_rebase(struct ag_cursor *c, void *data)
+{
+	__u32 offset = c->pos - data;
+
+	ag_barrier_var(offset);
+	if (offset > AG_MAX_L4_OFFSET)
+		return AG_DROP_NOT_PARSED;
+	c->pos = data + offset;
+	return 0;
+}
+
+/*
  * Parse from the Ethernet header to the L4 header. Returns 0 with
  * pkt->eth_proto set for any frame; the IP fields are filled only for IPv4
  * and IPv6.
@@ -461,6 +510,11 @@ static __noinline int parse_packet(void *data, void *data_end, __u32 frame_len,
 		return 0;
 	if (err)
 		return err;
+	if (pkt->fragment != AG_FRAG_LATER) {
+		err = cursor_rebase(&c, data);
+		if (err)
+			return err;
+	}
 	return parse_l4(&c, pkt);
 }
 

@@ -25,6 +25,7 @@ constexpr std::uint8_t kProtoFragment = 44;
 constexpr std::uint8_t kProtoIcmp6 = 58;
 constexpr std::uint8_t kProtoDestination = 60;
 constexpr int kMaxIpv6ExtensionHeaders = 6;
+constexpr std::size_t kMaxL4Offset = 4096;
 
 constexpr std::uint8_t kTcpFin = 0x01;
 constexpr std::uint8_t kTcpSyn = 0x02;
@@ -128,8 +129,7 @@ ag_hook hook_index(Hook hook)
 }
 
 // Ports of the L4 header that an ICMP error quotes, the first 8 bytes of it.
-ag_drop_reason parse_quoted_ports(FrameReader b, std::size_t at, std::size_t limit, const Semantics &semantics,
-				  Quote &quote)
+ag_drop_reason parse_quoted_ports(FrameReader b, std::size_t at, std::size_t limit, Quote &quote)
 {
 	if (at + 8 > limit)
 		return AG_DROP_MALFORMED;
@@ -138,8 +138,7 @@ ag_drop_reason parse_quoted_ports(FrameReader b, std::size_t at, std::size_t lim
 		quote.dport = b.be16(at + 2);
 	} else if (quote.proto == kProtoIcmp || quote.proto == kProtoIcmp6) {
 		// Flows of ICMP messages other than echoes are keyed on ports 0.
-		bool echo = is_icmp_echo(quote.proto, b.u8(at));
-		if (echo || semantics.follows(Deviation::quoted_icmp_non_echo)) {
+		if (is_icmp_echo(quote.proto, b.u8(at))) {
 			quote.sport = b.be16(at + 4);
 			quote.dport = quote.sport;
 		}
@@ -147,8 +146,7 @@ ag_drop_reason parse_quoted_ports(FrameReader b, std::size_t at, std::size_t lim
 	return AG_DROP_NONE;
 }
 
-ag_drop_reason parse_quoted_ipv4(FrameReader b, std::size_t at, std::size_t limit, const Semantics &semantics,
-				 Quote &quote)
+ag_drop_reason parse_quoted_ipv4(FrameReader b, std::size_t at, std::size_t limit, Quote &quote)
 {
 	if (at + 20 > limit)
 		return AG_DROP_MALFORMED;
@@ -160,11 +158,10 @@ ag_drop_reason parse_quoted_ipv4(FrameReader b, std::size_t at, std::size_t limi
 	quote.src = b.ipv4(at + 12);
 	quote.dst = b.ipv4(at + 16);
 	quote.proto = b.u8(at + 9);
-	return parse_quoted_ports(b, at + header_len, limit, semantics, quote);
+	return parse_quoted_ports(b, at + header_len, limit, quote);
 }
 
-ag_drop_reason parse_quoted_ipv6(FrameReader b, std::size_t at, std::size_t limit, const Semantics &semantics,
-				 Quote &quote)
+ag_drop_reason parse_quoted_ipv6(FrameReader b, std::size_t at, std::size_t limit, Quote &quote)
 {
 	if (at + 40 > limit)
 		return AG_DROP_MALFORMED;
@@ -174,51 +171,46 @@ ag_drop_reason parse_quoted_ipv6(FrameReader b, std::size_t at, std::size_t limi
 	quote.dst = b.ipv6(at + 24);
 	std::uint8_t next = b.u8(at + 6);
 	std::size_t pos = at + 40;
-	bool mapped = is_ipv4_mapped(quote.src) || is_ipv4_mapped(quote.dst);
 
-	if (semantics.follows(Deviation::quoted_ipv6_extension_headers)) {
-		if (is_ipv6_extension_header(next))
-			return AG_DROP_NOT_PARSED;
-		if (mapped)
-			return AG_DROP_MALFORMED;
-	} else {
-		if (mapped)
-			return AG_DROP_MALFORMED;
-		// The same walk as the packet's own headers: a quoted later
-		// fragment carries no ports to match a flow with.
-		for (int i = 0; i < kMaxIpv6ExtensionHeaders && is_ipv6_extension_header(next); i++) {
-			if (next == kProtoFragment) {
-				if (pos + 8 > limit)
-					return AG_DROP_MALFORMED;
-				if (b.be16(pos + 2) & 0xfff8)
-					return AG_DROP_NOT_PARSED;
-				next = b.u8(pos);
-				pos += 8;
-				continue;
-			}
-			if (next == kProtoHopByHop && i > 0)
+	if (is_ipv4_mapped(quote.src) || is_ipv4_mapped(quote.dst))
+		return AG_DROP_MALFORMED;
+	// The same walk as the packet's own headers: a quoted later fragment
+	// carries no ports to match a flow with.
+	for (int i = 0; i < kMaxIpv6ExtensionHeaders && is_ipv6_extension_header(next); i++) {
+		if (next == kProtoFragment) {
+			if (pos + 8 > limit)
 				return AG_DROP_MALFORMED;
-			if (pos + 2 > limit)
-				return AG_DROP_MALFORMED;
-			std::size_t len = (b.u8(pos + 1) + 1u) * 8;
-			if (pos + len > limit)
-				return AG_DROP_MALFORMED;
+			if (b.be16(pos + 2) & 0xfff8)
+				return AG_DROP_NOT_PARSED;
 			next = b.u8(pos);
-			pos += len;
+			pos += 8;
+			continue;
 		}
-		if (is_ipv6_extension_header(next))
-			return AG_DROP_NOT_PARSED;
+		if (next == kProtoHopByHop && i > 0)
+			return AG_DROP_MALFORMED;
+		if (pos + 2 > limit)
+			return AG_DROP_MALFORMED;
+		std::size_t len = (b.u8(pos + 1) + 1u) * 8;
+		if (pos + len > limit)
+			return AG_DROP_MALFORMED;
+		next = b.u8(pos);
+		pos += len;
 	}
+	if (is_ipv6_extension_header(next))
+		return AG_DROP_NOT_PARSED;
 	quote.proto = next;
-	return parse_quoted_ports(b, pos, limit, semantics, quote);
+	return parse_quoted_ports(b, pos, limit, quote);
 }
 
 // The L4 header at `at`, which must lie before limit, the end of the IP
 // datagram: a frame may carry padding after it.
-ag_drop_reason parse_l4(FrameReader b, std::size_t at, std::size_t limit, const Semantics &semantics, Parsed &pkt)
+ag_drop_reason parse_l4(FrameReader b, std::size_t at, std::size_t limit, Parsed &pkt)
 {
 	if (pkt.fragment == FragmentKind::later)
 		return AG_DROP_NONE; // payload only, no L4 header
+	// The programs give up on an L4 header this far into the frame.
+	if (at > kMaxL4Offset)
+		return AG_DROP_NOT_PARSED;
 
 	if (pkt.proto == kProtoTcp) {
 		if (at + 20 > limit)
@@ -253,8 +245,8 @@ ag_drop_reason parse_l4(FrameReader b, std::size_t at, std::size_t limit, const 
 				return AG_DROP_NOT_PARSED;
 			Quote quote;
 			ag_drop_reason err = pkt.proto == kProtoIcmp
-						     ? parse_quoted_ipv4(b, at + 8, limit, semantics, quote)
-						     : parse_quoted_ipv6(b, at + 8, limit, semantics, quote);
+						     ? parse_quoted_ipv4(b, at + 8, limit, quote)
+						     : parse_quoted_ipv6(b, at + 8, limit, quote);
 			if (err)
 				return err;
 			pkt.quote = quote;
@@ -263,7 +255,7 @@ ag_drop_reason parse_l4(FrameReader b, std::size_t at, std::size_t limit, const 
 	return AG_DROP_NONE;
 }
 
-ag_drop_reason parse_ipv4(FrameReader b, std::size_t at, const Semantics &semantics, Parsed &pkt)
+ag_drop_reason parse_ipv4(FrameReader b, std::size_t at, Parsed &pkt)
 {
 	std::size_t remaining = b.frame.size() - at;
 	if (remaining < 20)
@@ -290,10 +282,10 @@ ag_drop_reason parse_ipv4(FrameReader b, std::size_t at, const Semantics &semant
 	pkt.src = b.ipv4(at + 12);
 	pkt.dst = b.ipv4(at + 16);
 
-	return parse_l4(b, at + header_len, at + total_len, semantics, pkt);
+	return parse_l4(b, at + header_len, at + total_len, pkt);
 }
 
-ag_drop_reason parse_ipv6(FrameReader b, std::size_t at, const Semantics &semantics, Parsed &pkt)
+ag_drop_reason parse_ipv6(FrameReader b, std::size_t at, Parsed &pkt)
 {
 	std::size_t remaining = b.frame.size() - at;
 	if (remaining < 40)
@@ -354,7 +346,7 @@ ag_drop_reason parse_ipv6(FrameReader b, std::size_t at, const Semantics &semant
 		return AG_DROP_NOT_PARSED; // a chain longer than the walk
 
 	pkt.proto = next;
-	return parse_l4(b, pos, limit, semantics, pkt);
+	return parse_l4(b, pos, limit, pkt);
 }
 
 } // namespace
@@ -456,10 +448,6 @@ const char *hook_name(Hook hook)
 const char *deviation_name(Deviation deviation)
 {
 	switch (deviation) {
-	case Deviation::quoted_ipv6_extension_headers:
-		return "quoted-ipv6-extension-headers";
-	case Deviation::quoted_icmp_non_echo:
-		return "quoted-icmp-non-echo";
 	case Deviation::allow_in_to_other_destination:
 		return "allow-in-to-other-destination";
 	case Deviation::forward_to_non_local:
@@ -473,10 +461,6 @@ const char *deviation_name(Deviation deviation)
 const char *deviation_summary(Deviation deviation)
 {
 	switch (deviation) {
-	case Deviation::quoted_ipv6_extension_headers:
-		return "an ICMPv6 error quoting extension headers drops as not-parsed instead of following its flow";
-	case Deviation::quoted_icmp_non_echo:
-		return "a quoted ICMP message other than an echo is looked up by its identifier, its flow by ports 0";
 	case Deviation::allow_in_to_other_destination:
 		return "uplink XDP admits allow-in matches to destinations that are not the host's, which it routes on";
 	case Deviation::forward_to_non_local:
@@ -516,7 +500,7 @@ std::uint64_t Timeouts::flow_timeout(std::uint8_t proto, ag_tcp_state state) con
 	return other_ns;
 }
 
-ParseResult parse(std::span<const std::uint8_t> frame, const Semantics &semantics)
+ParseResult parse(std::span<const std::uint8_t> frame)
 {
 	ParseResult out;
 	FrameReader b{frame};
@@ -542,9 +526,9 @@ ParseResult parse(std::span<const std::uint8_t> frame, const Semantics &semantic
 	out.packet.ether_type = type;
 
 	if (type == kEtherIpv4)
-		out.error = parse_ipv4(b, pos, semantics, out.packet);
+		out.error = parse_ipv4(b, pos, out.packet);
 	else if (type == kEtherIpv6)
-		out.error = parse_ipv6(b, pos, semantics, out.packet);
+		out.error = parse_ipv6(b, pos, out.packet);
 	return out;
 }
 
@@ -870,7 +854,7 @@ Outcome Model::decide(const Packet &packet, const Semantics &semantics) const
 {
 	Outcome out;
 	out.bytes = static_cast<std::uint32_t>(packet.frame.size());
-	ParseResult parsed = parse(packet.frame, semantics);
+	ParseResult parsed = parse(packet.frame);
 
 	switch (packet.hook) {
 	case Hook::uplink_xdp:

@@ -71,13 +71,6 @@ struct Rule {
 // Each way the BPF programs knowingly differ from the model. Model::decide()
 // follows the model's rule unless a Semantics enables the deviation.
 enum class Deviation {
-	// An ICMPv6 error quoting a packet with extension headers drops as
-	// not-parsed instead of being matched to the flow it quotes, so a
-	// Packet Too Big about a fragmented datagram never reaches the host.
-	quoted_ipv6_extension_headers,
-	// The identifier of a quoted ICMP packet is taken as its ports even
-	// when it is no echo, whose flows are keyed on ports 0.
-	quoted_icmp_non_echo,
 	// Uplink XDP admits an allow-in match whatever its destination, also
 	// one that the host routes on, such as a container or a network behind
 	// another interface (docker hosts forward). An allow-in rule should
@@ -149,7 +142,7 @@ struct ParseResult {
 };
 
 // Parse a frame from its Ethernet header on.
-ParseResult parse(std::span<const std::uint8_t> frame, const Semantics &semantics);
+ParseResult parse(std::span<const std::uint8_t> frame);
 
 // A flow as seen from the host: local is the host's side.
 struct FlowKey {

@@ -543,6 +543,52 @@ TEST_CASE("ICMP errors follow the flow they quote", "[uplink][icmp]")
 	});
 }
 
+// A flow of ICMP echoes is keyed on the echo identifier, a flow of any
+// other ICMP message on ports 0; an error quoting either must find it.
+TEST_CASE("ICMP errors quoting ICMP messages find their flow", "[uplink][icmp]")
+{
+	Filter filter;
+	filter.add(allow_out("relay-icmp", "icmp", "any", kRelay));
+	filter.add(allow_out("relay-icmp6", "icmpv6", "any", kRelay6));
+	constexpr std::uint8_t kIcmpTimestamp = 13;
+	constexpr std::uint8_t kIcmp6Experimental = 200;
+
+	auto quote4 = [](Ipv4 packet) { return packet.l4_length(8).datagram(); };
+	auto quote6 = [](Ipv6 packet) { return packet.l4_length(8).datagram(); };
+	auto error4 = [](Bytes quoted) {
+		return Ipv4::icmp(kGateway, kHost, kIcmpUnreachable, 1, 0, 0).payload(std::move(quoted)).frame();
+	};
+	auto error6 = [](Bytes quoted) {
+		return Ipv6::icmp(kGateway6, kHost6, kIcmp6Unreachable, 3, 0, 0).payload(std::move(quoted)).frame();
+	};
+
+	const auto E = Hook::uplink_egress;
+	const auto X = Hook::uplink_xdp;
+	run_table(filter, {
+		{"host's echo request", E, Ipv4::icmp_echo(kHost, kRelay, kIcmpEcho, 7).frame(), sent_by_host,
+		 pass(AG_PASS_RULE), "relay-icmp", +1},
+		{"error quoting the echo", X, error4(quote4(Ipv4::icmp_echo(kHost, kRelay, kIcmpEcho, 7))), {},
+		 pass(AG_PASS_RELATED), "relay-icmp"},
+		{"error quoting another echo identifier", X, error4(quote4(Ipv4::icmp_echo(kHost, kRelay, kIcmpEcho, 8))),
+		 {}, drop(AG_DROP_NO_RULE)},
+		{"host's timestamp request", E, Ipv4::icmp(kHost, kRelay, kIcmpTimestamp, 0, 0x1234, 1).frame(),
+		 sent_by_host, pass(AG_PASS_RULE), "relay-icmp", +1},
+		{"error quoting the timestamp request", X,
+		 error4(quote4(Ipv4::icmp(kHost, kRelay, kIcmpTimestamp, 0, 0x1234, 1))), {}, pass(AG_PASS_RELATED),
+		 "relay-icmp"},
+		{"host's ICMPv6 echo request", E, Ipv6::icmp_echo(kHost6, kRelay6, kIcmp6EchoRequest, 9).frame(),
+		 sent_by_host, pass(AG_PASS_RULE), "relay-icmp6", +1},
+		{"error quoting the ICMPv6 echo", X, error6(quote6(Ipv6::icmp_echo(kHost6, kRelay6, kIcmp6EchoRequest, 9))),
+		 {}, pass(AG_PASS_RELATED), "relay-icmp6"},
+		{"host's experimental ICMPv6 message", E,
+		 Ipv6::icmp(kHost6, kRelay6, kIcmp6Experimental, 0, 0x4321, 1).frame(), sent_by_host, pass(AG_PASS_RULE),
+		 "relay-icmp6", +1},
+		{"error quoting the experimental message", X,
+		 error6(quote6(Ipv6::icmp(kHost6, kRelay6, kIcmp6Experimental, 0, 0x4321, 1))), {},
+		 pass(AG_PASS_RELATED), "relay-icmp6"},
+	});
+}
+
 TEST_CASE("uplink IPv6 rules, flows and link traffic", "[uplink][ipv6]")
 {
 	Filter filter;
@@ -605,6 +651,58 @@ TEST_CASE("uplink IPv6 rules, flows and link traffic", "[uplink][ipv6]")
 		 {}, drop(AG_DROP_NO_RULE)},
 		{"echo request from the remote", X, Ipv6::icmp_echo(kElsewhere6, kHost6, kIcmp6EchoRequest, 5).frame(),
 		 {}, drop(AG_DROP_NO_RULE)},
+	});
+}
+
+// An ICMPv6 error quotes the packet as sent, extension headers included: a
+// Packet Too Big about a datagram the host fragmented quotes its fragment
+// header, and must reach the host for path MTU discovery to work.
+TEST_CASE("ICMPv6 errors quoting extension headers find their flow", "[uplink][icmp][ipv6]")
+{
+	Filter filter;
+	filter.add(allow_out("relay6", "tcp", "443", kRelay6));
+	auto too_big = [](Ipv6 quoted) {
+		return Ipv6::icmp(kGateway6, kHost6, kIcmp6PacketTooBig, 0, 0, 1280)
+			.payload(quoted.l4_length(8).datagram())
+			.frame();
+	};
+	auto sent = [] { return Ipv6::tcp(kHost6, 40000, kRelay6, 443, kAck); };
+
+	const auto E = Hook::uplink_egress;
+	const auto X = Hook::uplink_xdp;
+	run_table(filter, {
+		{"host opens tcp/443", E, Ipv6::tcp(kHost6, 40000, kRelay6, 443, kSyn).frame(), sent_by_host,
+		 pass(AG_PASS_RULE), "relay6", +1},
+		{"quoting a first fragment", X, too_big(sent().fragment(0, true, 5)), {}, pass(AG_PASS_RELATED),
+		 "relay6"},
+		{"quoting destination options and a routing header", X,
+		 too_big(sent().ext(kExtDestination).ext(kExtRouting, 2)), {}, pass(AG_PASS_RELATED), "relay6"},
+		{"quoting hop-by-hop options", X, too_big(sent().ext(kExtHopByHop)), {}, pass(AG_PASS_RELATED),
+		 "relay6"},
+		{"quoting an atomic fragment", X, too_big(sent().fragment(0, false, 6)), {}, pass(AG_PASS_RELATED),
+		 "relay6"},
+		{"quoting another port behind a fragment header", X,
+		 too_big(Ipv6::tcp(kHost6, 40001, kRelay6, 443, kAck).fragment(0, true, 7)), {}, drop(AG_DROP_NO_RULE)},
+		{"quoting a later fragment", X,
+		 too_big(Ipv6::raw(kHost6, kRelay6, IPPROTO_TCP, Bytes(16, 0)).fragment(8, true, 5)), {},
+		 drop(AG_DROP_NOT_PARSED)},
+		{"quoting hop-by-hop options after another header", X,
+		 too_big(sent().ext(kExtDestination).ext(kExtHopByHop)), {}, drop(AG_DROP_MALFORMED)},
+		{"quoting seven extension headers", X,
+		 too_big(sent()
+				 .ext(kExtDestination)
+				 .ext(kExtRouting)
+				 .ext(kExtDestination)
+				 .ext(kExtRouting)
+				 .ext(kExtDestination)
+				 .ext(kExtRouting)
+				 .ext(kExtDestination)),
+		 {}, drop(AG_DROP_NOT_PARSED)},
+		{"quoting a truncated routing header", X,
+		 Ipv6::icmp(kGateway6, kHost6, kIcmp6PacketTooBig, 0, 0, 1280)
+			 .payload(cut(sent().ext(kExtRouting, 2).datagram(), 40 + 12))
+			 .frame(),
+		 {}, drop(AG_DROP_MALFORMED)},
 	});
 }
 
