@@ -42,14 +42,60 @@ static __always_inline void pull_headers(struct __sk_buff *skb)
 		bpf_skb_pull_data(skb, want);
 }
 
+/* Multicast and broadcast destinations, which no rule's "to the host" means. */
+static __always_inline bool is_group_addr(const __be32 addr[4])
+{
+	if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
+		return addr[3] == 0xffffffff || (addr[3] & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000);
+	return (addr[0] & bpf_htonl(0xff000000)) == bpf_htonl(0xff000000);
+}
+
+/*
+ * True when the packet, received on ifindex, is for the host's own stack:
+ * the kernel does not route it on, and it is not sent to a group. ctx is the
+ * hook's context, which bpf_fib_lookup() takes in XDP and TC alike.
+ */
+static __always_inline bool is_for_host(void *ctx, __u32 ifindex, const struct ag_packet *pkt)
+{
+	struct bpf_fib_lookup fib = {
+		.l4_protocol = pkt->proto,
+		.sport = pkt->sport,
+		.dport = pkt->dport,
+		.ifindex = ifindex,
+	};
+	int rc;
+
+	if (is_group_addr(pkt->daddr))
+		return false;
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP)) {
+		fib.family = AG_AF_INET;
+		fib.ipv4_src = pkt->saddr[3];
+		fib.ipv4_dst = pkt->daddr[3];
+	} else {
+		fib.family = AG_AF_INET6;
+		copy_addr(fib.ipv6_src, pkt->saddr);
+		copy_addr(fib.ipv6_dst, pkt->daddr);
+	}
+	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+
+	/* "Not forwarded" covers the host's addresses, and also what the
+	 * kernel neither routes nor delivers: a destination without a route,
+	 * a link-local address of another node, IPv6 from a link-local
+	 * source. Those pass here and the kernel drops them. With forwarding
+	 * off on the interface the kernel routes nothing that arrives on it.
+	 * NOTE: a subnet's broadcast address counts as the host's, as the
+	 * lookup does not tell it from a local one. */
+	return rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
+}
+
 /*
  * Decide what the uplink hooks share once the link's own traffic is out of
  * the way. Later fragments follow their first one and ICMP errors follow the
  * flow they quote. Other packets need a tracked flow or a rule of kind
  * rule_kind, matched on the remote address and the host-side port.
  */
-static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_direction dir, __u8 rule_kind,
-					       __u32 len)
+static __always_inline int uplink_flow_verdict(void *ctx, __u32 ifindex, struct ag_packet *pkt,
+					       enum ag_direction dir, __u8 rule_kind, __u32 len)
 {
 	struct ag_rule_ref admitted;
 	struct ag_flow_key key;
@@ -92,15 +138,16 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 		return AG_PASS(AG_PASS_FLOW);
 	}
 
-	/* NOTE: an allow-in match is not checked to be addressed to the host,
-	 * so it also admits packets the host routes on (bridge egress still
-	 * drops them on the way into a container). */
 	if (dir == AG_TO_HOST)
 		rule = lookup_rule(rule_kind, pkt->proto, pkt->dport, pkt->saddr);
 	else
 		rule = lookup_rule(rule_kind, pkt->proto, pkt->dport, pkt->daddr);
 	if (!rule)
 		return AG_DROP(err);
+	/* An allow-in rule opens the host's port, not one of a network the
+	 * host routes to. */
+	if (dir == AG_TO_HOST && !is_for_host(ctx, ifindex, pkt))
+		return AG_DROP(AG_DROP_NOT_TO_HOST);
 	flow_record(&key, pkt, rule, now);
 	fragment_record(pkt, hook, rule, now);
 	count_rule(rule->id, len);
@@ -109,8 +156,8 @@ static __always_inline int uplink_flow_verdict(struct ag_packet *pkt, enum ag_di
 
 /* Inbound on the uplink: replies of tracked flows, allow-in rules, ARP,
  * neighbour discovery and DHCP replies. */
-static __always_inline int uplink_ingress_verdict(struct ag_packet *pkt, void *data, void *data_end,
-						  __u32 len)
+static __always_inline int uplink_ingress_verdict(struct xdp_md *ctx, struct ag_packet *pkt, void *data,
+						  void *data_end, __u32 len)
 {
 	int err = parse_packet(data, data_end, len, pkt);
 
@@ -122,7 +169,7 @@ static __always_inline int uplink_ingress_verdict(struct ag_packet *pkt, void *d
 		return AG_DROP(AG_DROP_NOT_PARSED);
 	if (is_link_local_control(pkt) || (is_dhcp_reply(pkt) && dhcp_enabled()))
 		return AG_PASS(AG_PASS_LINK);
-	return uplink_flow_verdict(pkt, AG_TO_HOST, AG_RULE_ALLOW_IN, len);
+	return uplink_flow_verdict(ctx, ctx->ingress_ifindex, pkt, AG_TO_HOST, AG_RULE_ALLOW_IN, len);
 }
 
 /* Outbound on the uplink: only what the host itself sends, to allow-out rules
@@ -145,40 +192,10 @@ static __always_inline int uplink_egress_verdict(struct __sk_buff *skb, struct a
 		return AG_DROP(AG_DROP_NOT_PARSED);
 	if (is_link_local_control(pkt) || (is_dhcp_request(pkt) && dhcp_enabled()))
 		return AG_PASS(AG_PASS_LINK);
-	return uplink_flow_verdict(pkt, AG_FROM_HOST, AG_RULE_ALLOW_OUT, skb->len);
+	return uplink_flow_verdict(skb, skb->ifindex, pkt, AG_FROM_HOST, AG_RULE_ALLOW_OUT, skb->len);
 }
 
-/* True when the kernel will deliver the packet locally rather than route it. */
-static __always_inline bool is_for_host(struct __sk_buff *skb, const struct ag_packet *pkt)
-{
-	struct bpf_fib_lookup fib = {
-		.l4_protocol = pkt->proto,
-		.sport = pkt->sport,
-		.dport = pkt->dport,
-		.ifindex = skb->ifindex,
-	};
-	int rc;
-
-	if (pkt->eth_proto == bpf_htons(ETH_P_IP)) {
-		fib.family = AG_AF_INET;
-		fib.ipv4_src = pkt->saddr[3];
-		fib.ipv4_dst = pkt->daddr[3];
-	} else {
-		fib.family = AG_AF_INET6;
-		copy_addr(fib.ipv6_src, pkt->saddr);
-		copy_addr(fib.ipv6_dst, pkt->daddr);
-	}
-	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-
-	/* A local destination is "not forwarded". With forwarding off on the
-	 * bridge the kernel routes nothing from it, so local delivery is all
-	 * that can happen.
-	 * NOTE: a destination with no route at all is "not forwarded" too, so
-	 * such a packet counts to the forward; the kernel then drops it. */
-	return rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
-}
-
-/* From containers into the host stack: only forwards to the host's own addresses. */
+/* From containers into the host stack: only forwards to the host itself. */
 static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct ag_packet *pkt)
 {
 	struct ag_rule_ref *rule;
@@ -206,7 +223,7 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
 	rule = lookup_rule(AG_RULE_FORWARD, pkt->proto, pkt->dport, pkt->saddr);
 	if (!rule)
 		return AG_DROP(AG_DROP_NO_RULE);
-	if (!is_for_host(skb, pkt))
+	if (!is_for_host(skb, skb->ifindex, pkt))
 		return AG_DROP(AG_DROP_NOT_TO_HOST);
 	fragment_record(pkt, AG_HOOK_BRIDGE_INGRESS, rule, now);
 	count_rule(rule->id, skb->len);
@@ -242,7 +259,7 @@ int ag_uplink_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	__u32 len = data_end - data;
 	struct ag_packet pkt = {};
-	int verdict = uplink_ingress_verdict(&pkt, data, data_end, len);
+	int verdict = uplink_ingress_verdict(ctx, &pkt, data, data_end, len);
 
 	return account(AG_HOOK_UPLINK_XDP, verdict, len) ? XDP_PASS : XDP_DROP;
 }

@@ -171,7 +171,7 @@ enum ag_drop_reason {
 	AG_DROP_MALFORMED = 2,     /* a header is truncated or inconsistent */
 	AG_DROP_NOT_PARSED = 3,    /* a protocol or layout the parser does not handle */
 	AG_DROP_NOT_FROM_HOST = 4, /* routed through the host, not sent by it */
-	AG_DROP_NOT_TO_HOST = 5,   /* a forward matched but the destination is not local */
+	AG_DROP_NOT_TO_HOST = 5,   /* an allow-in or forward matched, but not addressed to the host */
 	AG_DROP_RULE_REMOVED = 6,  /* belongs to a flow whose rule was deleted */
 	AG_DROP_FLOW_EXPIRED = 7,  /* belongs to a flow idle past its timeout */
 	AG_DROP_ORPHAN_FRAGMENT = 8, /* a later fragment whose first one was not admitted */

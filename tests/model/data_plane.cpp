@@ -123,12 +123,12 @@ std::optional<std::uint32_t> DataPlane::run(Hook hook, Sender sender, const Byte
 		std::uint32_t meta = frame.size() < kMinXdp ? 32 : 0;
 		data.assign(meta, 0);
 		data.insert(data.end(), frame.begin(), frame.end());
-		if (meta) {
-			xdp.data = meta;
-			xdp.data_end = static_cast<__u32>(data.size());
-			opts.ctx_in = &xdp;
-			opts.ctx_size_in = sizeof(xdp);
-		}
+		// The uplink as the receiving device, which the FIB lookup uses.
+		xdp.data = meta;
+		xdp.data_end = static_cast<__u32>(data.size());
+		xdp.ingress_ifindex = prog::uplink_ifindex();
+		opts.ctx_in = &xdp;
+		opts.ctx_size_in = sizeof(xdp);
 		opts.data_in = data.data();
 		opts.data_size_in = static_cast<__u32>(data.size());
 	} else {

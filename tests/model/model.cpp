@@ -448,10 +448,8 @@ const char *hook_name(Hook hook)
 const char *deviation_name(Deviation deviation)
 {
 	switch (deviation) {
-	case Deviation::allow_in_to_other_destination:
-		return "allow-in-to-other-destination";
-	case Deviation::forward_to_non_local:
-		return "forward-to-non-local";
+	case Deviation::not_forwarded_as_host:
+		return "not-forwarded-as-host";
 	case Deviation::count:
 		break;
 	}
@@ -461,10 +459,9 @@ const char *deviation_name(Deviation deviation)
 const char *deviation_summary(Deviation deviation)
 {
 	switch (deviation) {
-	case Deviation::allow_in_to_other_destination:
-		return "uplink XDP admits allow-in matches to destinations that are not the host's, which it routes on";
-	case Deviation::forward_to_non_local:
-		return "bridge ingress admits forwards to broadcast, multicast and foreign link-local destinations";
+	case Deviation::not_forwarded_as_host:
+		return "allow-in and forward matches to subnet broadcasts, other nodes' link-local addresses or "
+		       "unrouted destinations count as the host's";
 	case Deviation::count:
 		break;
 	}
@@ -764,7 +761,9 @@ Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook 
 	std::optional<RuleRef> rule = match_rule(kind, pkt.proto, pkt.dport, to_host ? pkt.src : pkt.dst);
 	if (!rule)
 		return drop(no_flow);
-	if (to_host && !semantics.follows(Deviation::allow_in_to_other_destination) && !is_local(pkt.dst))
+	// An allow-in rule opens the host's port, not one of a network the host
+	// routes to.
+	if (to_host && !is_for_host(pkt, semantics))
 		return drop(AG_DROP_NOT_TO_HOST);
 	Flow flow{*rule, AG_TCP_OPEN, now_ns_};
 	if (pkt.proto == kProtoTcp)
@@ -810,19 +809,29 @@ bool contains(const std::vector<Prefix> &prefixes, const Address &address)
 
 } // namespace
 
-bool Model::is_local(const Address &address) const
+namespace {
+
+// Multicast groups and the IPv4 limited broadcast.
+bool is_group(const Address &address)
 {
-	return contains(host_.local, address);
+	if (is_ipv4_mapped(address))
+		return (address[12] & 0xf0) == 0xe0 ||
+		       (address[12] == 0xff && address[13] == 0xff && address[14] == 0xff && address[15] == 0xff);
+	return address[0] == 0xff;
 }
+
+} // namespace
 
 bool Model::is_for_host(const Parsed &pkt, const Semantics &semantics) const
 {
-	if (semantics.follows(Deviation::forward_to_non_local)) {
+	if (is_group(pkt.dst))
+		return false;
+	if (semantics.follows(Deviation::not_forwarded_as_host)) {
 		if (pkt.ip_version == 6 && contains(host_.not_forwarded_ipv6_sources, pkt.src))
 			return true;
 		return contains(host_.not_forwarded, pkt.dst);
 	}
-	return is_local(pkt.dst);
+	return contains(host_.local, pkt.dst);
 }
 
 Verdict Model::bridge_ingress(const Parsed &pkt, const Semantics &semantics, Outcome &out) const

@@ -71,15 +71,14 @@ struct Rule {
 // Each way the BPF programs knowingly differ from the model. Model::decide()
 // follows the model's rule unless a Semantics enables the deviation.
 enum class Deviation {
-	// Uplink XDP admits an allow-in match whatever its destination, also
-	// one that the host routes on, such as a container or a network behind
-	// another interface (docker hosts forward). An allow-in rule should
-	// open the host's own port only.
-	allow_in_to_other_destination,
-	// Bridge ingress takes every destination that bpf_fib_lookup() does
-	// not forward as the host's: subnet broadcasts, IPv6 multicast and
-	// any link-local address, not only the host's own addresses.
-	forward_to_non_local,
+	// Allow-in and forward matches count as addressed to the host when
+	// bpf_fib_lookup() reports them as not forwarded: besides the host's
+	// own addresses, that is subnet broadcasts, link-local addresses of
+	// other nodes, destinations without a route, and any IPv6 destination
+	// from a link-local source. The kernel delivers such broadcasts to the
+	// host itself and drops the rest, so nothing passes the host; but the
+	// rule is counted, and the host's sockets receive the broadcasts.
+	not_forwarded_as_host,
 	count
 };
 inline constexpr int kDeviationCount = static_cast<int>(Deviation::count);
@@ -206,15 +205,14 @@ struct Timeouts {
 	std::uint64_t flow_timeout(std::uint8_t proto, ag_tcp_state state) const;
 };
 
-// The host the filter runs on, as the bridge ingress decision needs it.
+// The host the filter runs on, as allow-in and forward decisions need it.
 struct Host {
-	// Destinations the kernel delivers to the host itself: its addresses,
-	// the loopback range and IPv6 subnet-router anycast addresses.
+	// The host's own unicast destinations: its addresses, the loopback
+	// range and IPv6 subnet-router anycast addresses.
 	std::vector<Prefix> local;
-	// For Deviation::forward_to_non_local, what bpf_fib_lookup() reports
-	// as not forwarded from the bridge: local plus broadcast and multicast
-	// destinations, and IPv6 packets from these sources, whatever their
-	// destination.
+	// For Deviation::not_forwarded_as_host, what bpf_fib_lookup() reports
+	// as not forwarded: local plus broadcast and multicast destinations,
+	// and IPv6 packets from these sources, whatever their destination.
 	std::vector<Prefix> not_forwarded;
 	std::vector<Prefix> not_forwarded_ipv6_sources;
 };
@@ -301,9 +299,8 @@ private:
 	std::optional<RuleRef> match_rule(RuleKind kind, std::uint8_t proto, std::uint16_t port,
 					  const Address &address) const;
 	bool is_link_control(const Parsed &pkt) const;
-	// True for the host's own addresses.
-	bool is_local(const Address &address) const;
-	// True when the kernel delivers the packet to the host itself.
+	// True when the packet is addressed to the host itself, not routed on
+	// and not sent to a group.
 	bool is_for_host(const Parsed &pkt, const Semantics &semantics) const;
 	bool is_expired(std::uint64_t since_ns, std::uint64_t timeout_ns) const;
 

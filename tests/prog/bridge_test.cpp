@@ -61,6 +61,12 @@ TEST_CASE("bridge ingress admits forwards to the host", "[bridge][ingress]")
 		 drop(AG_DROP_NO_RULE)},
 		{"container ping to the host", I, Ipv4::icmp_echo(kContainer1, kBridgeAddr, kIcmpEcho, 1).frame(),
 		 from_bridge, drop(AG_DROP_NO_RULE)},
+		{"forward match to a multicast group", I, udp(kContainer1, 50013, "224.0.0.251", 9125), from_bridge,
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"forward match to the limited broadcast", I, udp(kContainer1, 50014, "255.255.255.255", 9125),
+		 from_bridge, drop(AG_DROP_NOT_TO_HOST)},
+		{"forward match to IPv6 all nodes", I, Ipv6::udp(kContainer1v6, 50015, kAllNodes, 9125).frame(),
+		 from_bridge, drop(AG_DROP_NOT_TO_HOST)},
 	});
 
 	// A first fragment that the FIB lookup sends elsewhere is not

@@ -179,12 +179,12 @@ std::uint32_t run_program(int prog_fd, Hook hook, const Bytes &packet, const Con
 	if (hook == Hook::uplink_xdp) {
 		data.assign(ctx.xdp_meta_len, 0);
 		data.insert(data.end(), packet.begin(), packet.end());
-		if (ctx.xdp_meta_len) {
-			xdp.data = ctx.xdp_meta_len;
-			xdp.data_end = static_cast<std::uint32_t>(data.size());
-			opts.ctx_in = &xdp;
-			opts.ctx_size_in = sizeof(xdp);
-		}
+		// The uplink as the receiving device, which the FIB lookup uses.
+		xdp.data = ctx.xdp_meta_len;
+		xdp.data_end = static_cast<std::uint32_t>(data.size());
+		xdp.ingress_ifindex = g_uplink_ifindex;
+		opts.ctx_in = &xdp;
+		opts.ctx_size_in = sizeof(xdp);
 	} else {
 		data = packet;
 		// ifindex sets skb->dev, which the bridge-ingress FIB lookup uses,

@@ -459,6 +459,43 @@ TEST_CASE("TCP flows follow the connection state", "[uplink][tcp]")
 	});
 }
 
+// An allow-in rule opens a port of the host, not of a network the host
+// routes to: docker hosts forward, so a packet to a container or to a
+// network behind another interface would otherwise pass on its way there.
+TEST_CASE("allow-in admits only packets addressed to the host", "[uplink][ingress]")
+{
+	Filter filter;
+	filter.add(allow_in("mgmt-ssh", "tcp", "22", "203.0.113.0/24"));
+	filter.add(allow_in("syslog", "udp", "514", "203.0.113.0/24"));
+	filter.add(allow_in("mgmt-ssh6", "tcp", "22", "2001:db8:ff::/48"));
+
+	const auto X = Hook::uplink_xdp;
+	run_table(filter, {
+		{"to the uplink address", X, Ipv4::tcp(kRelay, 50000, kHost, 22, kSyn).frame(), {}, pass(AG_PASS_RULE),
+		 "mgmt-ssh", +1},
+		{"to the host's bridge address", X, Ipv4::tcp(kRelay, 50001, kBridgeAddr, 22, kSyn).frame(), {},
+		 pass(AG_PASS_RULE), "mgmt-ssh", +1},
+		{"to a container", X, Ipv4::tcp(kRelay, 50002, kContainer1, 22, kSyn).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"to a remote the host routes to", X, Ipv4::tcp(kRelay, 50003, kElsewhere, 22, kSyn).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"to a multicast group", X, Ipv4::udp(kRelay, 50004, "224.0.0.251", 514).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"to the limited broadcast", X, Ipv4::udp(kRelay, 50005, "255.255.255.255", 514).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"no rule, to a container", X, Ipv4::tcp(kRelay, 50006, kContainer1, 23, kSyn).frame(), {},
+		 drop(AG_DROP_NO_RULE)},
+		{"IPv6 to the uplink address", X, Ipv6::tcp(kRelay6, 50000, kHost6, 22, kSyn).frame(), {},
+		 pass(AG_PASS_RULE), "mgmt-ssh6", +1},
+		{"IPv6 to a container", X, Ipv6::tcp(kRelay6, 50001, kContainer1v6, 22, kSyn).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"IPv6 to a remote the host routes to", X, Ipv6::tcp(kRelay6, 50002, kElsewhere6, 22, kSyn).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"IPv6 to all nodes", X, Ipv6::tcp(kRelay6, 50003, kAllNodes, 22, kSyn).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+	});
+}
+
 TEST_CASE("ICMP errors follow the flow they quote", "[uplink][icmp]")
 {
 	Filter filter;
