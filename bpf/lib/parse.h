@@ -26,6 +26,12 @@
 #define AG_MAX_IPV6_EXT_HEADERS 6
 /* The furthest into a frame that an L4 header may start. */
 #define AG_MAX_L4_OFFSET 4096
+#define AG_MAX_IPV4_OPTION_BYTES 40
+
+#define AG_IPOPT_END 0
+#define AG_IPOPT_NOOP 1
+#define AG_IPOPT_LSRR 0x83
+#define AG_IPOPT_SSRR 0x89
 
 #define AG_IP_MF 0x2000
 #define AG_IP_OFFSET 0x1fff
@@ -81,6 +87,13 @@ struct ag_vlan_hdr {
 struct ag_ipv6_opt_hdr {
 	__u8 nexthdr;
 	__u8 hdrlen; /* in 8-byte units, not counting the first 8 bytes */
+};
+
+struct ag_ipv6_rt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen;
+	__u8 type;
+	__u8 segments_left;
 };
 
 struct ag_ipv6_frag_hdr {
@@ -180,6 +193,47 @@ static __always_inline int parse_eth(struct ag_cursor *c, struct ag_packet *pkt)
 }
 
 /*
+ * Walk the IPv4 options. A source route (LSRR, SSRR) lists hops the packet is
+ * still to visit, so its destination field is not where it is going: no rule
+ * can judge it, and it drops. So does a malformed option list, which the
+ * kernel drops too.
+ */
+static __always_inline int check_ipv4_options(__u8 *opts, void *end, __u32 opt_len)
+{
+	__u32 i = 0;
+
+#pragma clang loop unroll(disable)
+	while (i < opt_len) {
+		__u8 *opt;
+		__u8 type, len;
+
+		/* opt_len is at most 40; this bound is for the verifier. */
+		ag_barrier_var(i);
+		if (i >= AG_MAX_IPV4_OPTION_BYTES)
+			return 0;
+		opt = opts + i;
+		if ((void *)(opt + 1) > end)
+			return AG_DROP_MALFORMED;
+		type = opt[0];
+		if (type == AG_IPOPT_END)
+			return 0;
+		if (type == AG_IPOPT_NOOP) {
+			i++;
+			continue;
+		}
+		if (i + 2 > opt_len || (void *)(opt + 2) > end)
+			return AG_DROP_MALFORMED;
+		len = opt[1];
+		if (len < 2 || i + len > opt_len)
+			return AG_DROP_MALFORMED;
+		if (type == AG_IPOPT_LSRR || type == AG_IPOPT_SSRR)
+			return AG_DROP_NOT_PARSED;
+		i += len;
+	}
+	return 0;
+}
+
+/*
  * IPv4 header, options included. frame_left is the number of bytes of the
  * frame from the cursor on, which may exceed c->end - c->pos when only part
  * of an skb is linear; the total length must fit in it.
@@ -189,6 +243,7 @@ static __always_inline int parse_ipv4(struct ag_cursor *c, struct ag_packet *pkt
 	struct iphdr *ip = c->pos;
 	__u32 hdr_len;
 	__u16 frag_off;
+	int err;
 
 	if ((void *)(ip + 1) > c->end)
 		return AG_DROP_MALFORMED;
@@ -201,10 +256,10 @@ static __always_inline int parse_ipv4(struct ag_cursor *c, struct ag_packet *pkt
 		return AG_DROP_MALFORMED;
 	if (c->pos + hdr_len > c->end)
 		return AG_DROP_MALFORMED;
+	err = check_ipv4_options((__u8 *)(ip + 1), c->end, hdr_len - sizeof(*ip));
+	if (err)
+		return err;
 
-	/* NOTE: options are skipped, not read, so a packet with a source route
-	 * (LSRR, SSRR) is judged by its first hop, as is an IPv6 packet with a
-	 * routing header. */
 	frag_off = bpf_ntohs(ip->frag_off);
 	if (frag_off & AG_IP_OFFSET)
 		pkt->fragment = AG_FRAG_LATER;
@@ -255,6 +310,16 @@ static __always_inline int walk_ipv6_ext_headers(struct ag_cursor *c, __u8 *next
 			len = (opt->hdrlen + 1) * 8;
 			if (c->pos + len > c->end || len > c->left)
 				return AG_DROP_MALFORMED;
+			if (type == IPPROTO_ROUTING) {
+				struct ag_ipv6_rt_hdr *rt = c->pos;
+
+				/* Segments left: the destination field is only the
+				 * next hop, as with an IPv4 source route. */
+				if ((void *)(rt + 1) > c->end)
+					return AG_DROP_MALFORMED;
+				if (rt->segments_left != 0)
+					return AG_DROP_NOT_PARSED;
+			}
 			*next = opt->nexthdr;
 			c->pos += len;
 			c->left -= len;

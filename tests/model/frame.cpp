@@ -205,8 +205,12 @@ void write_ipv4(Writer &w, const Ip &ip)
 	w.put16(FieldKind::ipv4_checksum, 0); // set below
 	w.put_ipv4(ip.src);
 	w.put_ipv4(ip.dst);
-	for (std::size_t i = 0; i < ip.options; i++)
-		w.put8(FieldKind::ipv4_option, i + 1 == ip.options ? 0x00 : 0x01); // NOPs, end of options
+	if (ip.option_bytes.size() > ip.options)
+		throw std::invalid_argument("IPv4 option bytes longer than the options");
+	for (std::size_t i = 0; i < ip.options; i++) {
+		std::uint8_t byte = i + 1 == ip.options ? 0x00 : 0x01; // NOPs, end of options
+		w.put8(FieldKind::ipv4_option, i < ip.option_bytes.size() ? ip.option_bytes[i] : byte);
+	}
 
 	std::uint32_t pseudo = sum16(w.data(start + 12), 8);
 	write_l4(w, ip.l4, ip.l4.proto == 1 ? std::nullopt : std::optional<std::uint32_t>(pseudo));
@@ -229,7 +233,7 @@ void write_extension(Writer &w, const Extension &ext, std::uint8_t next, bool ro
 	Bytes body;
 	if (ext.type == 43) {
 		body.push_back(kRoutingExperimental);
-		body.push_back(0); // segments left
+		body.push_back(ext.segments_left);
 		body.resize(len - 2, 0);
 	} else if (router_alert) {
 		body = {kOptionRouterAlert, 2, 0, 0}; // MLD

@@ -70,6 +70,7 @@ struct Extension {
 	std::uint16_t fragment_offset = 0; // 8-byte units
 	bool more_fragments = false;
 	std::uint32_t fragment_id = 0;
+	std::uint8_t segments_left = 0; // routing header
 };
 
 struct Ip;
@@ -103,6 +104,8 @@ struct Ip {
 	std::uint16_t fragment_field = 0; // flags and offset, host order
 	std::uint8_t ttl = 64;
 	std::uint8_t options = 0; // bytes, a multiple of 4, at most 40
+	// The options' first bytes; the rest are NOPs and an end of options.
+	Bytes option_bytes;
 	// IPv6
 	std::uint8_t hop_limit = 64;
 	std::vector<Extension> extensions;

@@ -499,6 +499,20 @@ void Generator::decorate(Ip &ip, std::string &origin)
 	if (ip.version == 4 && chance(0.1)) {
 		ip.options = static_cast<std::uint8_t>(4 * (1 + below(10)));
 		origin += ", ip options";
+		// Router alert, record route, timestamp, loose and strict source
+		// route, each as the first option or after NOPs.
+		static const std::vector<Bytes> kOptions = {
+			{0x94, 4, 0, 0}, {0x07, 7, 4, 0, 0, 0, 0}, {0x44, 8, 5, 0, 0, 0, 0, 0},
+			{0x83, 7, 4, 203, 0, 113, 9}, {0x89, 7, 4, 203, 0, 113, 9},
+		};
+		if (chance(0.6)) {
+			Bytes option = pick(kOptions);
+			std::size_t nops = chance(0.5) ? 0 : below(4);
+			if (nops + option.size() <= ip.options) {
+				ip.option_bytes.assign(nops, 0x01);
+				ip.option_bytes.insert(ip.option_bytes.end(), option.begin(), option.end());
+			}
+		}
 	}
 	if (ip.version == 6 && chance(0.12)) {
 		std::uint32_t n = chance(0.8) ? 1 + below(3) : 4 + below(4);
@@ -508,7 +522,10 @@ void Generator::decorate(Ip &ip, std::string &origin)
 				type = 0;
 			else if (chance(0.03))
 				type = 0; // hop-by-hop in the wrong place
-			ip.extensions.push_back({type, static_cast<std::uint8_t>(below(3))});
+			Extension ext{type, static_cast<std::uint8_t>(below(3))};
+			if (type == 43 && chance(0.25))
+				ext.segments_left = static_cast<std::uint8_t>(1 + below(3));
+			ip.extensions.push_back(ext);
 		}
 		origin += ", " + std::to_string(n) + " extension headers";
 	}

@@ -27,6 +27,11 @@ constexpr std::uint8_t kProtoDestination = 60;
 constexpr int kMaxIpv6ExtensionHeaders = 6;
 constexpr std::size_t kMaxL4Offset = 4096;
 
+constexpr std::uint8_t kIpOptionEnd = 0;
+constexpr std::uint8_t kIpOptionNop = 1;
+constexpr std::uint8_t kIpOptionLooseSourceRoute = 0x83;
+constexpr std::uint8_t kIpOptionStrictSourceRoute = 0x89;
+
 constexpr std::uint8_t kTcpFin = 0x01;
 constexpr std::uint8_t kTcpSyn = 0x02;
 constexpr std::uint8_t kTcpRst = 0x04;
@@ -193,6 +198,8 @@ ag_drop_reason parse_quoted_ipv6(FrameReader b, std::size_t at, std::size_t limi
 		std::size_t len = (b.u8(pos + 1) + 1u) * 8;
 		if (pos + len > limit)
 			return AG_DROP_MALFORMED;
+		if (next == kProtoRouting && b.u8(pos + 3) != 0)
+			return AG_DROP_NOT_PARSED;
 		next = b.u8(pos);
 		pos += len;
 	}
@@ -255,6 +262,34 @@ ag_drop_reason parse_l4(FrameReader b, std::size_t at, std::size_t limit, Parsed
 	return AG_DROP_NONE;
 }
 
+// IPv4 options from at to end. A source route (LSRR, SSRR) names hops the
+// packet is still to visit, so its destination is not where it goes; a
+// malformed list is dropped by the kernel too.
+ag_drop_reason check_ipv4_options(FrameReader b, std::size_t at, std::size_t end)
+{
+	if (end > b.frame.size())
+		return AG_DROP_MALFORMED;
+	std::size_t i = at;
+	while (i < end) {
+		std::uint8_t type = b.u8(i);
+		if (type == kIpOptionEnd)
+			break;
+		if (type == kIpOptionNop) {
+			i++;
+			continue;
+		}
+		if (i + 2 > end)
+			return AG_DROP_MALFORMED;
+		std::size_t len = b.u8(i + 1);
+		if (len < 2 || i + len > end)
+			return AG_DROP_MALFORMED;
+		if (type == kIpOptionLooseSourceRoute || type == kIpOptionStrictSourceRoute)
+			return AG_DROP_NOT_PARSED;
+		i += len;
+	}
+	return AG_DROP_NONE;
+}
+
 ag_drop_reason parse_ipv4(FrameReader b, std::size_t at, Parsed &pkt)
 {
 	std::size_t remaining = b.frame.size() - at;
@@ -268,6 +303,8 @@ ag_drop_reason parse_ipv4(FrameReader b, std::size_t at, Parsed &pkt)
 	std::size_t total_len = b.be16(at + 2);
 	if (total_len < header_len || total_len > remaining)
 		return AG_DROP_MALFORMED;
+	if (ag_drop_reason err = check_ipv4_options(b, at + 20, at + header_len))
+		return err;
 
 	pkt.ip_version = 4;
 	pkt.ip_length = static_cast<std::uint16_t>(total_len);
@@ -321,6 +358,9 @@ ag_drop_reason parse_ipv6(FrameReader b, std::size_t at, Parsed &pkt)
 			std::size_t len = (b.u8(pos + 1) + 1u) * 8;
 			if (pos + len > limit)
 				return AG_DROP_MALFORMED;
+			// With segments left, the destination is only the next hop.
+			if (next == kProtoRouting && b.u8(pos + 3) != 0)
+				return AG_DROP_NOT_PARSED;
 			next = b.u8(pos);
 			pos += len;
 		} else if (next == kProtoFragment) {

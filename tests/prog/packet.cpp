@@ -236,6 +236,16 @@ Ipv4 &Ipv4::ip_options(std::size_t bytes)
 	if (bytes % 4 || bytes > 40)
 		throw std::invalid_argument("IPv4 options must be a multiple of 4 bytes, at most 40");
 	options_ = bytes;
+	option_bytes_.reset();
+	return *this;
+}
+
+Ipv4 &Ipv4::ip_option_bytes(Bytes options)
+{
+	if (options.size() % 4 || options.size() > 40)
+		throw std::invalid_argument("IPv4 options must be a multiple of 4 bytes, at most 40");
+	options_ = options.size();
+	option_bytes_ = std::move(options);
 	return *this;
 }
 
@@ -307,8 +317,11 @@ Bytes Ipv4::datagram() const
 	put16(header, 0); // header checksum, set below
 	put_address(header, src_);
 	put_address(header, dst_);
-	for (std::size_t i = 0; i < options_; i++)
-		header.push_back(i + 1 == options_ ? 0x00 : 0x01); // NOP ... end of options
+	if (option_bytes_)
+		header.insert(header.end(), option_bytes_->begin(), option_bytes_->end());
+	else
+		for (std::size_t i = 0; i < options_; i++)
+			header.push_back(i + 1 == options_ ? 0x00 : 0x01); // NOP ... end of options
 
 	Bytes l4 = build_l4(l4_, sum16(&header[12], 8));
 	std::size_t real_total = header.size() + l4.size();
@@ -392,6 +405,17 @@ Ipv6 &Ipv6::ext(std::uint8_t type, std::uint8_t units)
 		body.resize(len - 1, 0);
 	}
 	exts_.push_back({type, std::move(body)});
+	return *this;
+}
+
+Ipv6 &Ipv6::routing(std::uint8_t type, std::uint8_t segments_left, std::uint8_t units)
+{
+	Bytes body;
+	body.push_back(units);
+	body.push_back(type);
+	body.push_back(segments_left);
+	body.resize(8 * (units + 1u) - 1, 0);
+	exts_.push_back({kExtRouting, std::move(body)});
 	return *this;
 }
 

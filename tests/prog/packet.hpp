@@ -95,6 +95,8 @@ public:
 	// and a final end-of-options byte, so that a parser that ignores them
 	// reads the options as ports.
 	Ipv4 &ip_options(std::size_t bytes);
+	// Write these bytes as the IPv4 options (a multiple of 4, at most 40).
+	Ipv4 &ip_option_bytes(Bytes options);
 	// Write this IHL instead of the real header length.
 	Ipv4 &ihl(std::uint8_t words);
 	// Write this total length instead of the real datagram length.
@@ -124,6 +126,7 @@ private:
 	L4 l4_;
 	std::vector<std::uint16_t> vlan_tpids_;
 	std::size_t options_ = 0;
+	std::optional<Bytes> option_bytes_;
 	std::optional<std::uint8_t> ihl_;
 	std::optional<std::uint16_t> total_length_;
 	std::uint16_t frag_field_ = 0;
@@ -147,6 +150,8 @@ public:
 	// Append an extension header to the chain: hop-by-hop options, routing
 	// or destination options, 8 * (units + 1) bytes long.
 	Ipv6 &ext(std::uint8_t type, std::uint8_t units = 0);
+	// Append a routing header of this type with this many segments left.
+	Ipv6 &routing(std::uint8_t type, std::uint8_t segments_left, std::uint8_t units = 2);
 	// Append a fragment header, with the offset in 8-byte units.
 	Ipv6 &fragment(std::uint16_t offset, bool more, std::uint32_t id);
 	Ipv6 &hop_limit(std::uint8_t value);

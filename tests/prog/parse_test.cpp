@@ -216,6 +216,71 @@ TEST_CASE("IPv4 options are skipped before the ports", "[parse][options]")
 	}
 }
 
+// A source route names hops still to come, so the destination field is not
+// where the packet goes; such a packet drops on every hook. Other options
+// pass, and a malformed option list drops, as the kernel drops it.
+TEST_CASE("IPv4 options: source routes and malformed lists drop", "[parse][options]")
+{
+	// An option with its type, length and body, padded with NOPs and an
+	// end-of-options byte to a multiple of 4.
+	auto options = [](Bytes bytes) {
+		while (bytes.size() % 4)
+			bytes.push_back(bytes.size() % 4 == 3 ? 0x00 : 0x01);
+		return bytes;
+	};
+	const Bytes lsrr = options({0x83, 7, 4, 203, 0, 113, 99});
+	const Bytes ssrr = options({0x89, 7, 4, 203, 0, 113, 99});
+	const Bytes router_alert = {0x94, 4, 0, 0};
+	const Bytes record_route = options({0x07, 7, 4, 0, 0, 0, 0});
+	const Bytes timestamp = {0x44, 8, 5, 0, 0, 0, 0, 0};
+
+	for (Direction d : all_directions()) {
+		Filter filter;
+		add_admitting_rules(filter);
+		run_table(filter, {
+			d.admit("router alert", d.tcp().ip_option_bytes(router_alert).frame(), d.tcp_rule),
+			d.admit("record route", d.tcp().ip_option_bytes(record_route).frame(), d.tcp_rule),
+			d.admit("timestamp", d.tcp().ip_option_bytes(timestamp).frame(), d.tcp_rule),
+			d.admit("end of options, then bytes that are not read",
+				d.tcp().ip_option_bytes({0x00, 0x83, 0xff, 0xff}).frame(), d.tcp_rule),
+			d.reject("loose source route", d.tcp().ip_option_bytes(lsrr).frame(), AG_DROP_NOT_PARSED),
+			d.reject("strict source route", d.tcp().ip_option_bytes(ssrr).frame(), AG_DROP_NOT_PARSED),
+			d.reject("loose source route after NOPs and a router alert",
+				 d.udp().ip_option_bytes(options({1, 1, 1, 1, 0x94, 4, 0, 0, 0x83, 7, 4, 203, 0, 113, 99}))
+					 .frame(),
+				 AG_DROP_NOT_PARSED),
+			d.reject("option length 1", d.tcp().ip_option_bytes({0x94, 1, 0, 0}).frame(), AG_DROP_MALFORMED),
+			d.reject("option length past the header", d.tcp().ip_option_bytes({0x94, 5, 0, 0}).frame(),
+				 AG_DROP_MALFORMED),
+			d.reject("option type in the last byte", d.tcp().ip_option_bytes({1, 1, 1, 0x94}).frame(),
+				 AG_DROP_MALFORMED),
+		});
+	}
+}
+
+// A routing header with segments left names hops still to come, as an IPv4
+// source route does; one with none left is passed over.
+TEST_CASE("IPv6 routing headers with segments left drop", "[parse][ipv6]")
+{
+	constexpr std::uint8_t kSegmentRouting = 4;
+	for (Direction d : all_directions()) {
+		Filter filter;
+		add_admitting_rules(filter);
+		run_table(filter, {
+			d.admit("segment routing header, none left", d.tcp6().routing(kSegmentRouting, 0).frame(),
+				d.tcp6_rule),
+			d.reject("segment routing header, one left", d.tcp6().routing(kSegmentRouting, 1).frame(),
+				 AG_DROP_NOT_PARSED),
+			d.reject("type 0 routing header, two left", d.udp6().routing(0, 2).frame(), AG_DROP_NOT_PARSED),
+			d.reject("routing header with segments left after destination options",
+				 d.tcp6().ext(kExtDestination).routing(2, 1).frame(), AG_DROP_NOT_PARSED),
+			d.reject("routing header with segments left in a first fragment",
+				 d.tcp6().routing(kSegmentRouting, 1).fragment(0, true, 31).payload(Bytes(64, 0)).frame(),
+				 AG_DROP_NOT_PARSED),
+		});
+	}
+}
+
 TEST_CASE("VLAN tags: one and two parse, three drop", "[parse][vlan]")
 {
 	for (Direction d : all_directions()) {
