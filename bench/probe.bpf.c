@@ -42,7 +42,7 @@ int probe_flow(struct xdp_md *ctx)
 	int err = parse_packet(data, data_end, len, &pkt);
 
 	if (!err) {
-		flow_key_of(&key, &pkt, AG_TO_HOST);
+		flow_key_of(&key, &pkt, AG_TO_HOST, AG_ZONE_UPLINK);
 		if (bpf_map_lookup_elem(&ag_flows, &key))
 			err = AG_DROP_NONE;
 	}
@@ -63,7 +63,7 @@ int probe_flow_rule(struct xdp_md *ctx)
 	int err = parse_packet(data, data_end, len, &pkt);
 
 	if (!err) {
-		flow_key_of(&key, &pkt, AG_TO_HOST);
+		flow_key_of(&key, &pkt, AG_TO_HOST, AG_ZONE_UPLINK);
 		if (!bpf_map_lookup_elem(&ag_flows, &key) &&
 		    lookup_rule(AG_RULE_ALLOW_IN, pkt.proto, pkt.dport, pkt.saddr))
 			err = AG_DROP_NONE;
@@ -85,7 +85,7 @@ int probe_flow_rule_once(struct xdp_md *ctx)
 	int err = parse_packet(data, data_end, len, &pkt);
 
 	if (!err) {
-		flow_key_of(&key, &pkt, AG_TO_HOST);
+		flow_key_of(&key, &pkt, AG_TO_HOST, AG_ZONE_UPLINK);
 		if (!bpf_map_lookup_elem(&ag_flows, &key) &&
 		    lookup_rule(AG_RULE_ALLOW_IN, pkt.proto, 0, pkt.saddr))
 			err = AG_DROP_NONE;

@@ -131,7 +131,7 @@ static __always_inline int uplink_flow_verdict(void *ctx, __u32 ifindex, struct 
 		return err ? AG_DROP(err) : AG_PASS(AG_PASS_RELATED);
 	}
 
-	flow_key_of(&key, pkt, dir);
+	flow_key_of(&key, pkt, dir, AG_ZONE_UPLINK);
 	err = flow_admit(&key, pkt, len, now, &admitted);
 	if (!err) {
 		fragment_record(pkt, hook, &admitted, now);
@@ -195,9 +195,12 @@ static __always_inline int uplink_egress_verdict(struct __sk_buff *skb, struct a
 	return uplink_flow_verdict(skb, skb->ifindex, pkt, AG_FROM_HOST, AG_RULE_ALLOW_OUT, skb->len);
 }
 
-/* From containers into the host stack: only forwards to the host itself. */
+/* From containers into the host stack: replies of flows the host opened into
+ * the bridge, and forwards to the host itself. */
 static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct ag_packet *pkt)
 {
+	struct ag_rule_ref admitted;
+	struct ag_flow_key key;
 	struct ag_rule_ref *rule;
 	__u64 now;
 	int err;
@@ -220,14 +223,58 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
 		err = fragment_admit(pkt, AG_HOOK_BRIDGE_INGRESS, skb->len, now);
 		return err ? AG_DROP(err) : AG_PASS(AG_PASS_FRAGMENT);
 	}
+	err = AG_DROP_NO_RULE;
+	if (!pkt->icmp_error) {
+		flow_key_of(&key, pkt, AG_TO_HOST, AG_ZONE_BRIDGE);
+		err = flow_admit(&key, pkt, skb->len, now, &admitted);
+		if (!err) {
+			fragment_record(pkt, AG_HOOK_BRIDGE_INGRESS, &admitted, now);
+			return AG_PASS(AG_PASS_FLOW);
+		}
+	}
 	rule = lookup_rule(AG_RULE_FORWARD, pkt->proto, pkt->dport, pkt->saddr);
 	if (!rule)
-		return AG_DROP(AG_DROP_NO_RULE);
+		return AG_DROP(err);
 	if (!is_for_host(skb, skb->ifindex, pkt))
 		return AG_DROP(AG_DROP_NOT_TO_HOST);
 	fragment_record(pkt, AG_HOOK_BRIDGE_INGRESS, rule, now);
 	count_rule(rule->id, skb->len);
 	return AG_PASS(AG_PASS_RULE);
+}
+
+/*
+ * Track a flow the host opens into a bridge, so that the container's replies
+ * pass bridge ingress: a TCP SYN opens one, and so does any other packet
+ * unless it answers a forward, whose rule counts and cuts that exchange. A
+ * packet of a tracked flow refreshes it. The verdict does not depend on it.
+ */
+static __always_inline void bridge_flow_update(struct __sk_buff *skb)
+{
+	struct ag_rule_ref host = { .id = AG_RULE_ID_HOST };
+	struct ag_rule_ref admitted;
+	struct ag_packet pkt = {};
+	struct ag_flow_key key;
+	__u64 now;
+
+	pull_headers(skb);
+	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &pkt))
+		return;
+	if (!is_ip(&pkt) || pkt.fragment == AG_FRAG_LATER || pkt.icmp_error)
+		return;
+	now = bpf_ktime_get_coarse_ns();
+	flow_key_of(&key, &pkt, AG_FROM_HOST, AG_ZONE_BRIDGE);
+	if (pkt.proto == IPPROTO_TCP) {
+		if ((pkt.tcp_flags & (AG_TCP_FLAG_SYN | AG_TCP_FLAG_ACK)) == AG_TCP_FLAG_SYN)
+			flow_record(&key, &pkt, &host, now);
+		else
+			flow_admit(&key, &pkt, skb->len, now, &admitted);
+		return;
+	}
+	if (!flow_admit(&key, &pkt, skb->len, now, &admitted))
+		return;
+	if (lookup_rule(AG_RULE_FORWARD, pkt.proto, pkt.sport, pkt.daddr))
+		return;
+	flow_record(&key, &pkt, &host, now);
 }
 
 /* From the host stack into a bridge: what the host sends (replies to forwards,
@@ -248,6 +295,7 @@ static __always_inline int bridge_egress_verdict(struct __sk_buff *skb)
 			return AG_PASS(AG_PASS_LINK);
 		return AG_DROP(AG_DROP_NOT_FROM_HOST);
 	}
+	bridge_flow_update(skb);
 	return AG_PASS(AG_PASS_HOST);
 }
 

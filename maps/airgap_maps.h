@@ -97,6 +97,13 @@ struct ag_counter {
 	__u64 bytes;
 };
 
+/* Where a flow runs: the uplink's flows and the ones the host opened into a
+ * bridge never match each other's packets. */
+enum ag_flow_zone {
+	AG_ZONE_UPLINK = 0,
+	AG_ZONE_BRIDGE = 1,
+};
+
 /* Key of the ag_flows LRU hash: a flow as seen from the host. */
 struct ag_flow_key {
 	__be32 local[4];
@@ -104,8 +111,13 @@ struct ag_flow_key {
 	__be16 local_port;
 	__be16 remote_port;
 	__u8 proto;
-	__u8 pad[3];
+	__u8 zone; /* enum ag_flow_zone */
+	__u8 pad[2];
 };
+
+/* The rule id of a flow the host opened into a bridge: no rule admitted it,
+ * so none counts it or cuts it. */
+#define AG_RULE_ID_HOST 0xffffffffu
 
 enum ag_tcp_state {
 	AG_TCP_OPEN = 0, /* established, or met after it was */
@@ -169,7 +181,7 @@ enum ag_drop_reason {
 	AG_DROP_NONE = 0,
 	AG_DROP_NO_RULE = 1,       /* parsed fine, no rule or flow admits it */
 	AG_DROP_MALFORMED = 2,     /* a header is truncated or inconsistent */
-	AG_DROP_NOT_PARSED = 3,    /* a protocol or layout the parser does not handle */
+	AG_DROP_NOT_PARSED = 3,    /* a layout the parser does not handle, or a source route */
 	AG_DROP_NOT_FROM_HOST = 4, /* routed through the host, not sent by it */
 	AG_DROP_NOT_TO_HOST = 5,   /* an allow-in or forward matched, but not addressed to the host */
 	AG_DROP_RULE_REMOVED = 6,  /* belongs to a flow whose rule was deleted */

@@ -38,7 +38,7 @@ static __always_inline void copy_addr(__be32 dst[4], const __be32 src[4])
 
 static __always_inline void flow_key_of_tuple(struct ag_flow_key *key, const __be32 saddr[4],
 					      const __be32 daddr[4], __be16 sport, __be16 dport, __u8 proto,
-					      enum ag_direction dir)
+					      enum ag_direction dir, enum ag_flow_zone zone)
 {
 	if (dir == AG_FROM_HOST) {
 		copy_addr(key->local, saddr);
@@ -52,15 +52,15 @@ static __always_inline void flow_key_of_tuple(struct ag_flow_key *key, const __b
 		key->remote_port = sport;
 	}
 	key->proto = proto;
+	key->zone = zone;
 	key->pad[0] = 0;
 	key->pad[1] = 0;
-	key->pad[2] = 0;
 }
 
 static __always_inline void flow_key_of(struct ag_flow_key *key, const struct ag_packet *pkt,
-					enum ag_direction dir)
+					enum ag_direction dir, enum ag_flow_zone zone)
 {
-	flow_key_of_tuple(key, pkt->saddr, pkt->daddr, pkt->sport, pkt->dport, pkt->proto, dir);
+	flow_key_of_tuple(key, pkt->saddr, pkt->daddr, pkt->sport, pkt->dport, pkt->proto, dir, zone);
 }
 
 static __always_inline __u64 flow_timeout_ns(__u8 proto, __u8 tcp_state)
@@ -82,11 +82,16 @@ static __always_inline __u64 flow_timeout_ns(__u8 proto, __u8 tcp_state)
 	return (__u64)seconds * AG_NSEC_PER_SEC;
 }
 
+#define AG_TCP_FLAG_FIN 0x01
+#define AG_TCP_FLAG_SYN 0x02
+#define AG_TCP_FLAG_RST 0x04
+#define AG_TCP_FLAG_ACK 0x10
+
 static __always_inline __u8 tcp_state_after(__u8 state, __u8 tcp_flags)
 {
-	bool syn = tcp_flags & 0x02, ack = tcp_flags & 0x10;
+	bool syn = tcp_flags & AG_TCP_FLAG_SYN, ack = tcp_flags & AG_TCP_FLAG_ACK;
 
-	if (tcp_flags & 0x04) /* RST */
+	if (tcp_flags & AG_TCP_FLAG_RST)
 		return AG_TCP_RST;
 	if (syn && !ack) /* a new connection, possibly reusing a closed 4-tuple */
 		return AG_TCP_SYN;
@@ -94,7 +99,7 @@ static __always_inline __u8 tcp_state_after(__u8 state, __u8 tcp_flags)
 	 * from a spoofed one. Traffic after a RST means the connection lives. */
 	if ((state == AG_TCP_SYN || state == AG_TCP_RST) && ack)
 		state = AG_TCP_OPEN;
-	if ((tcp_flags & 0x01) && state == AG_TCP_OPEN) /* FIN */
+	if ((tcp_flags & AG_TCP_FLAG_FIN) && state == AG_TCP_OPEN)
 		return AG_TCP_FIN;
 	return state;
 }
@@ -147,7 +152,7 @@ static __always_inline int related_admit(const struct ag_packet *pkt, enum ag_di
 	struct ag_flow_key key;
 	struct ag_flow *flow;
 
-	flow_key_of_tuple(&key, q->saddr, q->daddr, q->sport, q->dport, q->proto, dir);
+	flow_key_of_tuple(&key, q->saddr, q->daddr, q->sport, q->dport, q->proto, dir, AG_ZONE_UPLINK);
 	flow = bpf_map_lookup_elem(&ag_flows, &key);
 	if (!flow)
 		return AG_DROP_NO_RULE;

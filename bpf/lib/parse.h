@@ -534,7 +534,7 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
 
 /*
  * Verifier workaround: turn the cursor's position into an offset from the
- * frame's start that the verifier knows only by its bounds. Every path
+ * frame's start that the verifier tracks only by its bounds. Every path
  * through the IPv4 options and IPv6 extension headers then reaches the L4
  * header in one state, instead of one state per chain of header lengths that
  * the L4 parser and the walk through a quoted packet would each be checked

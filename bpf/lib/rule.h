@@ -40,10 +40,15 @@ static __always_inline struct ag_rule_ref *lookup_rule(__u8 kind, __u8 proto, __
 	return bpf_map_lookup_elem(trie, &key);
 }
 
-/* True while the rule that admitted a flow still exists in the same generation. */
+/* True while the rule that admitted a flow still exists in the same generation,
+ * and always for a flow the host opened into a bridge. */
 static __always_inline bool rule_is_live(__u32 id, __u32 gen)
 {
-	struct ag_rule_info *info = bpf_map_lookup_elem(&ag_rule_table, &id);
+	struct ag_rule_info *info;
+
+	if (id == AG_RULE_ID_HOST)
+		return true;
+	info = bpf_map_lookup_elem(&ag_rule_table, &id);
 
 	return info && info->gen == gen;
 }

@@ -23,6 +23,8 @@ static __always_inline void count(void *map, __u32 index, __u32 len)
 	}
 }
 
+/* A flow the host opened into a bridge has the id AG_RULE_ID_HOST, which is
+ * past the end of the table, so it counts to no rule. */
 static __always_inline void count_rule(__u32 rule_id, __u32 len)
 {
 	count(&ag_rule_stats, rule_id, len);

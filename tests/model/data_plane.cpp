@@ -304,6 +304,10 @@ void DataPlane::delete_fragment(const ag_fragment_key &key)
 
 std::uint32_t DataPlane::rule_generation(std::uint32_t id) const
 {
+	// The host's own flows into a bridge belong to no rule; the programs
+	// record them with generation 0.
+	if (id == AG_RULE_ID_HOST)
+		return 0;
 	ag_rule_info info{};
 	if (bpf_map_lookup_elem(rule_table_.get(), &id, &info))
 		throw std::runtime_error("cannot read slot " + std::to_string(id) + " of " AG_MAP_RULE_TABLE ": " +

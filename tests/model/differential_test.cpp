@@ -262,6 +262,7 @@ ag_flow_key kernel_key(const FlowKey &key)
 	out.local_port = htons(key.local_port);
 	out.remote_port = htons(key.remote_port);
 	out.proto = key.proto;
+	out.zone = key.zone;
 	return out;
 }
 
@@ -273,6 +274,7 @@ FlowKey model_key(const ag_flow_key &key)
 	out.local_port = ntohs(key.local_port);
 	out.remote_port = ntohs(key.remote_port);
 	out.proto = key.proto;
+	out.zone = key.zone;
 	return out;
 }
 
@@ -300,8 +302,8 @@ FragmentKey model_key(const ag_fragment_key &key)
 
 std::string describe(const FlowKey &key)
 {
-	return fmt::format("proto {} {} port {} <-> {} port {}", key.proto, to_string(key.local), key.local_port,
-			   to_string(key.remote), key.remote_port);
+	return fmt::format("proto {} {} port {} <-> {} port {} ({})", key.proto, to_string(key.local), key.local_port,
+			   to_string(key.remote), key.remote_port, key.zone == AG_ZONE_BRIDGE ? "bridge" : "uplink");
 }
 
 std::string describe(const FragmentKey &key)

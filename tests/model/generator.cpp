@@ -1,6 +1,7 @@
 #include "generator.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace model {
 namespace {
@@ -275,23 +276,31 @@ bool Generator::ruled_conversation(Hook hook, Conversation &out)
 
 bool Generator::tracked_conversation(Hook hook, Conversation &out)
 {
-	if (hook != Hook::uplink_egress && hook != Hook::uplink_xdp)
-		return false;
+	// The uplink hooks see the uplink's flows, the bridge hooks the flows
+	// the host opened into a bridge.
+	bool bridge = hook == Hook::bridge_ingress || hook == Hook::bridge_egress;
+	std::uint8_t zone = bridge ? AG_ZONE_BRIDGE : AG_ZONE_UPLINK;
+	auto in_zone = [&](const FlowKey &key) { return key.zone == zone; };
+
 	// Mostly a flow the tables hold now, else one that was admitted once
 	// and may since have been cut, expired or pruned.
-	FlowKey key;
-	const auto &tracked = model_->flows();
-	if (!tracked.empty() && chance(0.75)) {
-		auto it = tracked.begin();
-		std::advance(it, below(static_cast<std::uint32_t>(tracked.size())));
-		key = it->first;
-	} else if (!flows_.empty()) {
-		key = pick(flows_);
-	} else {
-		return false;
+	std::vector<FlowKey> current;
+	for (const auto &[key, flow] : model_->flows()) {
+		if (in_zone(key))
+			current.push_back(key);
 	}
+	std::vector<FlowKey> past;
+	std::copy_if(flows_.begin(), flows_.end(), std::back_inserter(past), in_zone);
+	FlowKey key;
+	if (!current.empty() && chance(0.75))
+		key = pick(current);
+	else if (!past.empty())
+		key = pick(past);
+	else
+		return false;
+
 	out.proto = key.proto;
-	if (hook == Hook::uplink_egress) {
+	if (hook == Hook::uplink_egress || hook == Hook::bridge_egress) {
 		out.src = key.local;
 		out.dst = key.remote;
 		out.sport = key.local_port;

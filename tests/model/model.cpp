@@ -602,6 +602,9 @@ std::vector<Rule> Model::rules() const
 
 bool Model::is_live(const RuleRef &rule) const
 {
+	// The host's own flows into a bridge belong to no rule.
+	if (rule.id == AG_RULE_ID_HOST)
+		return true;
 	auto it = installed_.find(rule.id);
 	return it != installed_.end() && it->second.installation == rule.installation;
 }
@@ -713,7 +716,8 @@ Verdict Model::later_fragment(const Parsed &pkt, Hook hook, Outcome &out) const
 		out.fragment_delete = found->first;
 		return drop(AG_DROP_ORPHAN_FRAGMENT);
 	}
-	out.rule_id = first.rule.id;
+	if (first.rule.id != AG_RULE_ID_HOST)
+		out.rule_id = first.rule.id;
 	return pass(AG_PASS_FRAGMENT);
 }
 
@@ -756,6 +760,36 @@ Verdict Model::related_error(const Parsed &pkt, bool to_host, Outcome &out) cons
 	return pass(AG_PASS_RELATED);
 }
 
+std::optional<RuleRef> Model::admit_by_flow(const FlowKey &key, const Parsed &pkt, Outcome &out,
+					    ag_drop_reason &no_flow) const
+{
+	out.flows_read.push_back(key);
+	auto it = flows_.find(key);
+	if (it == flows_.end())
+		return std::nullopt;
+	const Flow &flow = it->second;
+	if (!is_live(flow.rule)) {
+		out.flow_delete = key;
+		no_flow = AG_DROP_RULE_REMOVED;
+		return std::nullopt;
+	}
+	if (is_expired(flow.last_seen_ns, timeouts_.flow_timeout(pkt.proto, flow.tcp_state))) {
+		out.flow_delete = key;
+		no_flow = AG_DROP_FLOW_EXPIRED;
+		return std::nullopt;
+	}
+	Flow next = flow;
+	ag_tcp_state state = pkt.proto == kProtoTcp ? tcp_state_after(flow.tcp_state, pkt.tcp_flags) : flow.tcp_state;
+	if (state != flow.tcp_state || now_ns_ - flow.last_seen_ns > kFlowTouchNs) {
+		next.tcp_state = state;
+		next.last_seen_ns = now_ns_;
+	}
+	out.flow_write = {key, next};
+	if (flow.rule.id != AG_RULE_ID_HOST)
+		out.rule_id = flow.rule.id;
+	return flow.rule;
+}
+
 Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook hook, const Semantics &semantics,
 			   Outcome &out) const
 {
@@ -769,31 +803,10 @@ Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook 
 		key = {pkt.dst, pkt.src, pkt.dport, pkt.sport, pkt.proto};
 	else
 		key = {pkt.src, pkt.dst, pkt.sport, pkt.dport, pkt.proto};
-	out.flows_read.push_back(key);
-
 	ag_drop_reason no_flow = AG_DROP_NO_RULE;
-	auto it = flows_.find(key);
-	if (it != flows_.end()) {
-		const Flow &flow = it->second;
-		if (!is_live(flow.rule)) {
-			out.flow_delete = key;
-			no_flow = AG_DROP_RULE_REMOVED;
-		} else if (is_expired(flow.last_seen_ns, timeouts_.flow_timeout(pkt.proto, flow.tcp_state))) {
-			out.flow_delete = key;
-			no_flow = AG_DROP_FLOW_EXPIRED;
-		} else {
-			Flow next = flow;
-			ag_tcp_state state = pkt.proto == kProtoTcp ? tcp_state_after(flow.tcp_state, pkt.tcp_flags)
-								   : flow.tcp_state;
-			if (state != flow.tcp_state || now_ns_ - flow.last_seen_ns > kFlowTouchNs) {
-				next.tcp_state = state;
-				next.last_seen_ns = now_ns_;
-			}
-			out.flow_write = {key, next};
-			out.rule_id = flow.rule.id;
-			record_first_fragment(pkt, flow.rule, hook, out);
-			return pass(AG_PASS_FLOW);
-		}
+	if (std::optional<RuleRef> rule = admit_by_flow(key, pkt, out, no_flow)) {
+		record_first_fragment(pkt, *rule, hook, out);
+		return pass(AG_PASS_FLOW);
 	}
 
 	// Allow-out rules match the remote the host sends to, allow-in rules
@@ -887,9 +900,19 @@ Verdict Model::bridge_ingress(const Parsed &pkt, const Semantics &semantics, Out
 	if (pkt.fragment == FragmentKind::later)
 		return later_fragment(pkt, Hook::bridge_ingress, out);
 
+	// Replies of a flow the host opened into the bridge.
+	ag_drop_reason no_flow = AG_DROP_NO_RULE;
+	if (!pkt.quote) {
+		FlowKey key{pkt.dst, pkt.src, pkt.dport, pkt.sport, pkt.proto, AG_ZONE_BRIDGE};
+		if (std::optional<RuleRef> flow_rule = admit_by_flow(key, pkt, out, no_flow)) {
+			record_first_fragment(pkt, *flow_rule, Hook::bridge_ingress, out);
+			return pass(AG_PASS_FLOW);
+		}
+	}
+
 	std::optional<RuleRef> rule = match_rule(RuleKind::forward, pkt.proto, pkt.dport, pkt.src);
 	if (!rule)
-		return drop(AG_DROP_NO_RULE);
+		return drop(no_flow);
 
 	if (!is_for_host(pkt, semantics))
 		return drop(AG_DROP_NOT_TO_HOST);
@@ -897,6 +920,34 @@ Verdict Model::bridge_ingress(const Parsed &pkt, const Semantics &semantics, Out
 	record_first_fragment(pkt, *rule, Hook::bridge_ingress, out);
 	out.rule_id = rule->id;
 	return pass(AG_PASS_RULE);
+}
+
+// A TCP SYN the host sends into a bridge opens a flow, so that the
+// container's replies pass bridge ingress; so does any other packet unless it
+// answers a forward, whose rule counts and cuts that exchange. A packet of a
+// tracked flow refreshes it.
+void Model::bridge_egress_flow(const Parsed &pkt, Outcome &out) const
+{
+	if (pkt.ip_version == 0 || pkt.fragment == FragmentKind::later || pkt.quote)
+		return;
+	FlowKey key{pkt.src, pkt.dst, pkt.sport, pkt.dport, pkt.proto, AG_ZONE_BRIDGE};
+	Flow opened{current(AG_RULE_ID_HOST), AG_TCP_OPEN, now_ns_};
+	ag_drop_reason no_flow = AG_DROP_NO_RULE;
+
+	if (pkt.proto == kProtoTcp) {
+		if ((pkt.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+			opened.tcp_state = tcp_state_after(AG_TCP_OPEN, pkt.tcp_flags);
+			out.flow_write = {key, opened};
+		} else {
+			admit_by_flow(key, pkt, out, no_flow);
+		}
+		return;
+	}
+	if (admit_by_flow(key, pkt, out, no_flow))
+		return;
+	if (match_rule(RuleKind::forward, pkt.proto, pkt.sport, pkt.dst))
+		return;
+	out.flow_write = {key, opened};
 }
 
 Outcome Model::decide(const Packet &packet, const Semantics &semantics) const
@@ -919,15 +970,19 @@ Outcome Model::decide(const Packet &packet, const Semantics &semantics) const
 					   : bridge_ingress(parsed.packet, semantics, out);
 		break;
 	case Hook::bridge_egress:
-		// What the host sends passes unparsed. From elsewhere, only the
-		// link's own traffic that the bridge floods back may pass.
-		if (packet.from_host)
+		// What the host sends passes, whatever it is, and may open a flow.
+		// From elsewhere, only the link's own traffic that the bridge
+		// floods back may pass.
+		if (packet.from_host) {
 			out.verdict = pass(AG_PASS_HOST);
-		else if (!parsed.error &&
-			 (parsed.packet.ether_type == kEtherArp || is_link_control(parsed.packet)))
+			if (!parsed.error)
+				bridge_egress_flow(parsed.packet, out);
+		} else if (!parsed.error &&
+			   (parsed.packet.ether_type == kEtherArp || is_link_control(parsed.packet))) {
 			out.verdict = pass(AG_PASS_LINK);
-		else
+		} else {
 			out.verdict = drop(AG_DROP_NOT_FROM_HOST);
+		}
 		break;
 	}
 

@@ -150,6 +150,7 @@ struct FlowKey {
 	std::uint16_t local_port = 0;
 	std::uint16_t remote_port = 0;
 	std::uint8_t proto = 0;
+	std::uint8_t zone = AG_ZONE_UPLINK; // ag_flow_zone
 
 	auto operator<=>(const FlowKey &) const = default;
 };
@@ -294,6 +295,11 @@ private:
 			    Outcome &out) const;
 	Verdict later_fragment(const Parsed &pkt, Hook hook, Outcome &out) const;
 	Verdict related_error(const Parsed &pkt, bool to_host, Outcome &out) const;
+	// Check the tracked flow of key for pkt: its rule when it admits the
+	// packet, with the refreshed flow in out, or none with the reason why.
+	std::optional<RuleRef> admit_by_flow(const FlowKey &key, const Parsed &pkt, Outcome &out,
+					     ag_drop_reason &no_flow) const;
+	void bridge_egress_flow(const Parsed &pkt, Outcome &out) const;
 	void record_first_fragment(const Parsed &pkt, const RuleRef &rule, Hook hook, Outcome &out) const;
 
 	std::optional<RuleRef> match_rule(RuleKind kind, std::uint8_t proto, std::uint16_t port,

@@ -43,6 +43,8 @@ ALL_PATHS=(
 	"c1 -> c2 tcp/$TOPO_PEER_PORT|$NS_C1|tcp $TOPO_C2 $TOPO_PEER_PORT"
 	"c1 -> c2 udp/$TOPO_PEER_PORT|$NS_C1|udp $TOPO_C2 $TOPO_PEER_PORT"
 	"c2 -> c1 tcp/$TOPO_PEER_PORT|$NS_C2|tcp $TOPO_C1 $TOPO_PEER_PORT"
+	"host -> c1 tcp/80|$NS_HOST|tcp $TOPO_C1 80"
+	"host -> c2 udp/$TOPO_PEER_PORT|$NS_HOST|udp $TOPO_C2 $TOPO_PEER_PORT"
 )
 
 # check_all_paths_pass WHEN: every path of ALL_PATHS works.
@@ -144,6 +146,10 @@ check_pass "host udp/68 -> DHCP server $TOPO_NET_GW udp/67" "$NS_HOST" udp "$TOP
 check_pass "c1 -> c2 tcp/$TOPO_PEER_PORT (bridged, not filtered)" "$NS_C1" tcp "$TOPO_C2" "$TOPO_PEER_PORT"
 check_pass "c1 -> c2 udp/$TOPO_PEER_PORT (bridged, not filtered)" "$NS_C1" udp "$TOPO_C2" "$TOPO_PEER_PORT"
 check_pass "c2 -> c1 tcp/$TOPO_PEER_PORT (bridged, not filtered)" "$NS_C2" tcp "$TOPO_C1" "$TOPO_PEER_PORT"
+before=$(hook_packets bridge-ingress pass flow)
+check_pass "host -> c1 tcp/80 (the host opens connections into the bridge)" "$NS_HOST" tcp "$TOPO_C1" 80
+check_pass "host -> c2 udp/$TOPO_PEER_PORT" "$NS_HOST" udp "$TOPO_C2" "$TOPO_PEER_PORT"
+check_grew "bridge-ingress passed the containers' replies as flow" "$before" "$(hook_packets bridge-ingress pass flow)" 2
 for rule in relay-api dns-1-udp dns-1-tcp; do
 	packets=$(rule_packets "$rule")
 	if [[ "$packets" =~ ^[0-9]+$ ]] && [ "$packets" -gt 0 ]; then

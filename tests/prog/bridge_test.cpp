@@ -97,7 +97,7 @@ TEST_CASE("bridge egress admits only what the host sends", "[bridge][egress]")
 		{"host's reply to a forward", O, tcp(kBridgeAddr, 8443, kContainer5, 50000, kSyn | kAck), sent_by_host,
 		 pass(AG_PASS_HOST)},
 		{"host-initiated packet", O, tcp(kBridgeAddr, 40000, kContainer1, 80, kSyn), sent_by_host,
-		 pass(AG_PASS_HOST)},
+		 pass(AG_PASS_HOST), "", +1},
 		// docker's DNAT of a published port, which arrived on the uplink.
 		{"routed in from the uplink", O, tcp(kElsewhere, 50000, kContainer1, 80, kSyn), from_uplink,
 		 drop(AG_DROP_NOT_FROM_HOST)},
@@ -192,5 +192,64 @@ TEST_CASE("router advertisements from containers drop", "[bridge][ingress][ipv6]
 		{"container router solicitation", Hook::bridge_ingress,
 		 Ipv6::icmp("fe80::5", "ff02::2", kIcmp6RouterSolicit, 0, 0, 0).hop_limit(255).frame(), from_bridge,
 		 pass(AG_PASS_LINK)},
+	});
+}
+
+// The host may open connections into a bridge, as the iptables baseline
+// allows ("accept docker0 in both directions" with established/related):
+// bridge egress tracks them and bridge ingress admits the containers'
+// replies. A reply to a forward opens nothing: its forward counts and cuts
+// that exchange.
+TEST_CASE("bridge ingress admits replies to the host's flows", "[bridge][ingress][egress]")
+{
+	Filter filter;
+	filter.add(forward("metrics", "udp", "9125"));
+	filter.add(forward("billing-db", "tcp", "8443", kContainer5));
+
+	const auto I = Hook::bridge_ingress;
+	const auto O = Hook::bridge_egress;
+	run_table(filter, {
+		{"container answers before the host opened", I, tcp(kContainer1, 80, kBridgeAddr, 40000, kSyn | kAck),
+		 from_bridge, drop(AG_DROP_NO_RULE)},
+		{"host opens tcp/80 on a container", O, tcp(kBridgeAddr, 40000, kContainer1, 80, kSyn), sent_by_host,
+		 pass(AG_PASS_HOST), "", +1},
+		{"container's SYN-ACK", I, tcp(kContainer1, 80, kBridgeAddr, 40000, kSyn | kAck), from_bridge,
+		 pass(AG_PASS_FLOW)},
+		{"host's ACK", O, tcp(kBridgeAddr, 40000, kContainer1, 80, kAck), sent_by_host, pass(AG_PASS_HOST)},
+		{"container's data", I, tcp(kContainer1, 80, kBridgeAddr, 40000, kAck), from_bridge, pass(AG_PASS_FLOW)},
+		{"another host port", I, tcp(kContainer1, 80, kBridgeAddr, 40001, kAck), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"another container", I, tcp(kContainer2, 80, kBridgeAddr, 40000, kAck), from_bridge,
+		 drop(AG_DROP_NO_RULE)},
+		{"same ports from the uplink", Hook::uplink_xdp, tcp(kContainer1, 80, kBridgeAddr, 40000, kAck), {},
+		 drop(AG_DROP_NO_RULE)},
+		{"host's udp to a container", O, udp(kBridgeAddr, 5353, kContainer1, 53), sent_by_host,
+		 pass(AG_PASS_HOST), "", +1},
+		{"container's udp reply", I, udp(kContainer1, 53, kBridgeAddr, 5353), from_bridge, pass(AG_PASS_FLOW)},
+		{"host pings a container", O, Ipv4::icmp_echo(kBridgeAddr, kContainer1, kIcmpEcho, 77).frame(),
+		 sent_by_host, pass(AG_PASS_HOST), "", +1},
+		{"container's echo reply", I, Ipv4::icmp_echo(kContainer1, kBridgeAddr, kIcmpEchoReply, 77).frame(),
+		 from_bridge, pass(AG_PASS_FLOW)},
+		{"host opens tcp/80 over IPv6", O, Ipv6::tcp(kBridgeAddr6, 40000, kContainer1v6, 80, kSyn).frame(),
+		 sent_by_host, pass(AG_PASS_HOST), "", +1},
+		{"container's IPv6 SYN-ACK", I, Ipv6::tcp(kContainer1v6, 80, kBridgeAddr6, 40000, kSyn | kAck).frame(),
+		 from_bridge, pass(AG_PASS_FLOW)},
+
+		{"container sends to a udp forward", I, udp(kContainer2, 5000, kBridgeAddr, 9125), from_bridge,
+		 pass(AG_PASS_RULE), "metrics"},
+		{"host's udp reply to the forward", O, udp(kBridgeAddr, 9125, kContainer2, 5000), sent_by_host,
+		 pass(AG_PASS_HOST)},
+		{"container's next datagram counts to the forward", I, udp(kContainer2, 5000, kBridgeAddr, 9125),
+		 from_bridge, pass(AG_PASS_RULE), "metrics"},
+		{"host's SYN-ACK to a tcp forward", O, tcp(kBridgeAddr, 8443, kContainer5, 50000, kSyn | kAck),
+		 sent_by_host, pass(AG_PASS_HOST)},
+	});
+
+	// A forward's exchange stays cut when the forward goes, even though the
+	// host still answers.
+	filter.remove("metrics");
+	run_table(filter, {
+		{"container's datagram after the forward is deleted", I, udp(kContainer2, 5000, kBridgeAddr, 9125),
+		 from_bridge, drop(AG_DROP_NO_RULE)},
 	});
 }
