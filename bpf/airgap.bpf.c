@@ -155,7 +155,7 @@ static __always_inline int uplink_flow_verdict(void *ctx, __u32 ifindex, struct 
 }
 
 /* Inbound on the uplink: replies of tracked flows, allow-in rules, ARP,
- * neighbour discovery and DHCP replies. */
+ * neighbour discovery and the replies of an open DHCP exchange. */
 static __always_inline int uplink_ingress_verdict(struct xdp_md *ctx, struct ag_packet *pkt, void *data,
 						  void *data_end, __u32 len)
 {
@@ -167,7 +167,9 @@ static __always_inline int uplink_ingress_verdict(struct xdp_md *ctx, struct ag_
 		return AG_PASS(AG_PASS_LINK);
 	if (!is_ip(pkt))
 		return AG_DROP(AG_DROP_NOT_PARSED);
-	if (is_link_local_control(pkt) || (is_dhcp_reply(pkt) && dhcp_enabled()))
+	if (is_link_local_control(pkt))
+		return AG_PASS(AG_PASS_LINK);
+	if (is_dhcp_reply(pkt) && dhcp_enabled() && dhcp_exchange_is_open(pkt, bpf_ktime_get_coarse_ns()))
 		return AG_PASS(AG_PASS_LINK);
 	return uplink_flow_verdict(ctx, ctx->ingress_ifindex, pkt, AG_TO_HOST, AG_RULE_ALLOW_IN, len);
 }
@@ -190,8 +192,12 @@ static __always_inline int uplink_egress_verdict(struct __sk_buff *skb, struct a
 		return AG_DROP(AG_DROP_NOT_FROM_HOST);
 	if (!is_ip(pkt))
 		return AG_DROP(AG_DROP_NOT_PARSED);
-	if (is_link_local_control(pkt) || (is_dhcp_request(pkt) && dhcp_enabled()))
+	if (is_link_local_control(pkt))
 		return AG_PASS(AG_PASS_LINK);
+	if (is_dhcp_request(pkt) && dhcp_enabled()) {
+		dhcp_exchange_open(pkt, bpf_ktime_get_coarse_ns());
+		return AG_PASS(AG_PASS_LINK);
+	}
 	return uplink_flow_verdict(skb, skb->ifindex, pkt, AG_FROM_HOST, AG_RULE_ALLOW_OUT, skb->len);
 }
 

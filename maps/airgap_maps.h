@@ -97,11 +97,12 @@ struct ag_counter {
 	__u64 bytes;
 };
 
-/* Where a flow runs: the uplink's flows and the ones the host opened into a
- * bridge never match each other's packets. */
+/* Where a flow runs: the uplink's flows, the ones the host opened into a
+ * bridge and the DHCP client's exchange never match each other's packets. */
 enum ag_flow_zone {
 	AG_ZONE_UPLINK = 0,
 	AG_ZONE_BRIDGE = 1,
+	AG_ZONE_DHCP = 2, /* the DHCP client's exchange on the uplink, addresses 0 */
 };
 
 /* Key of the ag_flows LRU hash: a flow as seen from the host. */
@@ -115,8 +116,8 @@ struct ag_flow_key {
 	__u8 pad[2];
 };
 
-/* The rule id of a flow the host opened into a bridge: no rule admitted it,
- * so none counts it or cuts it. */
+/* The rule id of a flow the host opened into a bridge, or of the DHCP
+ * client's exchange: no rule admitted it, so none counts it or cuts it. */
 #define AG_RULE_ID_HOST 0xffffffffu
 
 enum ag_tcp_state {

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The link's own traffic, which passes without a rule: neighbour discovery
- * and multicast listener messages on IPv6, and DHCP when the policy allows it.
- * ARP is told apart by its EtherType in the hooks. */
+ * and multicast listener messages on IPv6, and the DHCP client's exchange when
+ * the policy allows it. ARP is told apart by its EtherType in the hooks. */
 #ifndef AG_BPF_LINK_H
 #define AG_BPF_LINK_H
 
 #include "maps.h"
 #include "parse.h"
+#include "flow.h"
 
 #define AG_DHCP_SERVER_PORT 67
 #define AG_DHCP_CLIENT_PORT 68
@@ -35,14 +36,21 @@ static __always_inline bool is_udp_ports(const struct ag_packet *pkt, __u16 spor
 	       pkt->dport == bpf_htons(dport);
 }
 
-/* NOTE: DHCP passes by ports alone, whatever the addresses: with the setting
- * on, a process that binds port 68 can reach any address on port 67, and
- * anyone can reach the client on port 68. */
+/*
+ * The DHCP client's requests go to the link only: the IPv4 limited broadcast
+ * or the DHCPv6 servers' link-scope group (RFC 8415), so that no process with
+ * the client's port can reach another network. A unicast renewal is no link
+ * traffic: it needs an allow-out rule for the server, or the client falls
+ * back to a broadcast rebind.
+ */
 static __always_inline bool is_dhcp_request(const struct ag_packet *pkt)
 {
 	if (pkt->eth_proto == bpf_htons(ETH_P_IP))
-		return is_udp_ports(pkt, AG_DHCP_CLIENT_PORT, AG_DHCP_SERVER_PORT);
-	return is_udp_ports(pkt, AG_DHCPV6_CLIENT_PORT, AG_DHCPV6_SERVER_PORT);
+		return is_udp_ports(pkt, AG_DHCP_CLIENT_PORT, AG_DHCP_SERVER_PORT) &&
+		       pkt->daddr[3] == 0xffffffff;
+	return is_udp_ports(pkt, AG_DHCPV6_CLIENT_PORT, AG_DHCPV6_SERVER_PORT) &&
+	       pkt->daddr[0] == bpf_htonl(0xff020000) && pkt->daddr[1] == 0 && pkt->daddr[2] == 0 &&
+	       pkt->daddr[3] == bpf_htonl(0x00010002);
 }
 
 static __always_inline bool is_dhcp_reply(const struct ag_packet *pkt)
@@ -52,12 +60,52 @@ static __always_inline bool is_dhcp_reply(const struct ag_packet *pkt)
 	return is_udp_ports(pkt, AG_DHCPV6_SERVER_PORT, AG_DHCPV6_CLIENT_PORT);
 }
 
+/* The DHCP client's exchange, as a flow without addresses: a server answers
+ * from an address the client does not know yet, often to one it does not
+ * have yet. */
+static __always_inline void dhcp_key_of(struct ag_flow_key *key, const struct ag_packet *pkt)
+{
+	__be32 none[4] = {};
+
+	if (pkt->eth_proto == bpf_htons(ETH_P_IP))
+		flow_key_of_tuple(key, none, none, bpf_htons(AG_DHCP_CLIENT_PORT), bpf_htons(AG_DHCP_SERVER_PORT),
+				  IPPROTO_UDP, AG_FROM_HOST, AG_ZONE_DHCP);
+	else
+		flow_key_of_tuple(key, none, none, bpf_htons(AG_DHCPV6_CLIENT_PORT),
+				  bpf_htons(AG_DHCPV6_SERVER_PORT), IPPROTO_UDP, AG_FROM_HOST, AG_ZONE_DHCP);
+}
+
+/* A DHCP request opens the client's exchange for the UDP timeout. */
+static __always_inline void dhcp_exchange_open(const struct ag_packet *pkt, __u64 now)
+{
+	struct ag_rule_ref host = { .id = AG_RULE_ID_HOST };
+	struct ag_flow_key key;
+
+	dhcp_key_of(&key, pkt);
+	flow_record(&key, pkt, &host, now);
+}
+
+/* A DHCP reply passes only while the client's exchange is open, so that the
+ * client's port is closed to the network between exchanges. */
+static __always_inline bool dhcp_exchange_is_open(const struct ag_packet *pkt, __u64 now)
+{
+	struct ag_flow_key key;
+	struct ag_flow *flow;
+
+	dhcp_key_of(&key, pkt);
+	flow = bpf_map_lookup_elem(&ag_flows, &key);
+	return flow && now - flow->last_seen_ns <= flow_timeout_ns(IPPROTO_UDP, flow->tcp_state);
+}
+
 /*
  * Router and neighbour solicitations and advertisements, which must carry
  * hop limit 255 so that they cannot come from beyond the link (RFC 4861), and
- * MLD messages, which carry hop limit 1 (RFC 3810). Redirects do not pass.
- * NOTE: outbound, the destination is not checked to be on the link, so a
- * process with a raw socket can send such messages to any IPv6 address.
+ * MLD messages, which carry hop limit 1 (RFC 3810), so that no router
+ * forwards them. Redirects do not pass.
+ * NOTE: an outbound neighbour discovery message to a unicast address is not
+ * checked to stay on the link, and routers forward it. A process with
+ * CAP_NET_RAW in the host's network namespace can send one to any IPv6
+ * address; docker gives that to a container run with --network host.
  */
 static __always_inline bool is_link_local_control(const struct ag_packet *pkt)
 {

@@ -489,12 +489,20 @@ Frame Generator::link_frame(Hook hook, std::string &origin)
 			ip.l4.sport = request ? 68 : 67;
 			ip.l4.dport = request ? 67 : 68;
 			ip.src = parse_address(request ? "0.0.0.0" : "198.51.100.1");
-			ip.dst = parse_address(request ? "255.255.255.255" : "198.51.100.2");
+			// Requests to the link, and unicast renewals, which need a
+			// rule; replies to the host or to the link.
+			if (request)
+				ip.dst = parse_address(chance(0.8) ? "255.255.255.255" : "198.51.100.1");
+			else
+				ip.dst = parse_address(chance(0.7) ? "198.51.100.2" : "255.255.255.255");
 		} else {
 			ip.l4.sport = request ? 546 : 547;
 			ip.l4.dport = request ? 547 : 546;
 			ip.src = parse_address(request ? "fe80::2" : "fe80::1");
-			ip.dst = parse_address(request ? "ff02::1:2" : "fe80::2");
+			if (request)
+				ip.dst = parse_address(chance(0.8) ? "ff02::1:2" : pick(std::vector<const char *>{"ff02::1", "2001:db8::1"}));
+			else
+				ip.dst = parse_address("fe80::2");
 		}
 		ip.l4.payload = random_bytes(32);
 		if (chance(0.1))

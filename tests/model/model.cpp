@@ -673,9 +673,26 @@ bool is_udp_ports(const Parsed &pkt, std::uint16_t sport, std::uint16_t dport)
 	return pkt.proto == kProtoUdp && pkt.fragment == FragmentKind::none && pkt.sport == sport && pkt.dport == dport;
 }
 
+// The DHCP client's requests stay on the link: to the IPv4 limited broadcast
+// or to the DHCPv6 servers' link-scope group ff02::1:2 (RFC 8415).
 bool is_dhcp_request(const Parsed &pkt)
 {
-	return pkt.ip_version == 4 ? is_udp_ports(pkt, 68, 67) : is_udp_ports(pkt, 546, 547);
+	if (pkt.ip_version == 4)
+		return is_udp_ports(pkt, 68, 67) && pkt.dst == ipv4_mapped(0xffffffff);
+	static const Address servers = parse_address("ff02::1:2");
+	return is_udp_ports(pkt, 546, 547) && pkt.dst == servers;
+}
+
+// The DHCP client's exchange, a flow without addresses: a server answers from
+// an address the client does not know yet.
+FlowKey dhcp_exchange_key(const Parsed &pkt)
+{
+	FlowKey key;
+	key.local_port = pkt.ip_version == 4 ? 68 : 546;
+	key.remote_port = pkt.ip_version == 4 ? 67 : 547;
+	key.proto = kProtoUdp;
+	key.zone = AG_ZONE_DHCP;
+	return key;
 }
 
 bool is_dhcp_reply(const Parsed &pkt)
@@ -833,8 +850,17 @@ Verdict Model::uplink_ingress(const Parsed &pkt, const Semantics &semantics, Out
 		return pass(AG_PASS_LINK);
 	if (pkt.ip_version == 0)
 		return drop(AG_DROP_NOT_PARSED);
-	if (is_link_control(pkt) || (dhcp_ && is_dhcp_reply(pkt)))
+	if (is_link_control(pkt))
 		return pass(AG_PASS_LINK);
+	// A DHCP reply passes while a request of the client's opened the
+	// exchange, within the UDP timeout; it does not refresh the exchange.
+	if (dhcp_ && is_dhcp_reply(pkt)) {
+		FlowKey key = dhcp_exchange_key(pkt);
+		out.flows_read.push_back(key);
+		auto it = flows_.find(key);
+		if (it != flows_.end() && !is_expired(it->second.last_seen_ns, timeouts_.udp_ns))
+			return pass(AG_PASS_LINK);
+	}
 	return uplink_flow(pkt, true, RuleKind::allow_in, Hook::uplink_xdp, semantics, out);
 }
 
@@ -848,8 +874,12 @@ Verdict Model::uplink_egress(const Parsed &pkt, bool from_host, const Semantics 
 		return drop(AG_DROP_NOT_FROM_HOST);
 	if (pkt.ip_version == 0)
 		return drop(AG_DROP_NOT_PARSED);
-	if (is_link_control(pkt) || (dhcp_ && is_dhcp_request(pkt)))
+	if (is_link_control(pkt))
 		return pass(AG_PASS_LINK);
+	if (dhcp_ && is_dhcp_request(pkt)) {
+		out.flow_write = {dhcp_exchange_key(pkt), Flow{current(AG_RULE_ID_HOST), AG_TCP_OPEN, now_ns_}};
+		return pass(AG_PASS_LINK);
+	}
 	return uplink_flow(pkt, false, RuleKind::allow_out, Hook::uplink_egress, semantics, out);
 }
 

@@ -247,8 +247,16 @@ ClientOptions parse_client(const std::vector<std::string> &args, ClientKind kind
 	return options;
 }
 
+bool is_limited_broadcast(const Endpoint &endpoint)
+{
+	return endpoint.family() == AF_INET &&
+	       reinterpret_cast<const sockaddr_in *>(endpoint.sa())->sin_addr.s_addr == htonl(INADDR_BROADCAST);
+}
+
 // Create a client socket bound to the requested source, connected (UDP) or
-// with a non-blocking connect started (TCP).
+// with a non-blocking connect started (TCP). A UDP socket for the limited
+// broadcast stays unconnected, because its replies come from a unicast
+// address, as a DHCP server's do.
 int open_client(const ClientOptions &options)
 {
 	int family = options.remote.family();
@@ -264,6 +272,12 @@ int open_client(const ClientOptions &options)
 			usage_error("--from " + *options.from + " is not of the remote address's family");
 		if (bind(fd, local.sa(), local.len))
 			fatal("bind to " + endpoint_text(options.type, local), errno);
+	}
+	if (options.type == SOCK_DGRAM && is_limited_broadcast(options.remote)) {
+		int one = 1;
+		if (setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)))
+			fatal("setsockopt SO_BROADCAST", errno);
+		return fd;
 	}
 	if (connect(fd, options.remote.sa(), options.remote.len) && errno != EINPROGRESS) {
 		int err = errno;
@@ -441,7 +455,7 @@ int connect_udp(const ClientOptions &options)
 	while (true) {
 		// Errors of send() are ignored: a datagram the host cannot send is
 		// a datagram that gets no echo, which the timeout reports.
-		(void)send(fd, message.data(), message.size(), 0);
+		(void)sendto(fd, message.data(), message.size(), 0, options.remote.sa(), options.remote.len);
 		auto resend_at = Clock::now() + std::chrono::milliseconds(kUdpResendMs);
 		auto wake = resend_at < deadline ? resend_at : deadline;
 		while (true) {
@@ -484,7 +498,8 @@ int run_send(const std::vector<std::string> &args)
 	std::string message = payload("send");
 	long sent = 0;
 	for (long i = 0; i < options.count; i++) {
-		if (send(fd, message.data(), message.size(), 0) == static_cast<ssize_t>(message.size()))
+		if (sendto(fd, message.data(), message.size(), 0, options.remote.sa(), options.remote.len) ==
+		    static_cast<ssize_t>(message.size()))
 			sent++;
 	}
 	std::printf("sent %ld of %ld datagrams of %zu bytes to %s\n", sent, options.count, message.size(),
@@ -572,7 +587,8 @@ int run_flood(const std::vector<std::string> &args)
 				break;
 		}
 		std::string message = prefix + std::to_string(seq) + "\n";
-		if (send(fd, message.data(), message.size(), 0) == static_cast<ssize_t>(message.size()))
+		if (sendto(fd, message.data(), message.size(), 0, options.remote.sa(), options.remote.len) ==
+		    static_cast<ssize_t>(message.size()))
 			sent++;
 		else if (!first_error)
 			first_error = errno;

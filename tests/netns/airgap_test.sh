@@ -31,7 +31,9 @@ ALL_PATHS=(
 	"host -> resolver $TOPO_RESOLVER udp/53|$NS_HOST|udp $TOPO_RESOLVER 53"
 	"host -> resolver $TOPO_RESOLVER tcp/53|$NS_HOST|tcp $TOPO_RESOLVER 53"
 	"host -> elsewhere $TOPO_ELSEWHERE udp/53|$NS_HOST|udp $TOPO_ELSEWHERE 53"
+	"host udp/68 -> DHCP broadcast udp/67|$NS_HOST|udp 255.255.255.255 67 --sport 68 --from $TOPO_HOST_WAN"
 	"host udp/68 -> DHCP server $TOPO_NET_GW udp/67|$NS_HOST|udp $TOPO_NET_GW 67 --sport 68"
+	"host udp/5000 -> broadcast udp/67|$NS_HOST|udp 255.255.255.255 67 --sport 5000 --from $TOPO_HOST_WAN"
 	"net $TOPO_ELSEWHERE -> host $TOPO_HOST_WAN tcp/$TOPO_HOST_SERVICE_PORT|$NS_NET|tcp $TOPO_HOST_WAN $TOPO_HOST_SERVICE_PORT --from $TOPO_ELSEWHERE"
 	"net $TOPO_ELSEWHERE -> published port $TOPO_HOST_WAN tcp/$TOPO_PUBLISHED_PORT (DNAT to c1:80)|$NS_NET|tcp $TOPO_HOST_WAN $TOPO_PUBLISHED_PORT --from $TOPO_ELSEWHERE"
 	"c1 -> Internet $TOPO_ELSEWHERE tcp/443 via NAT|$NS_C1|tcp $TOPO_ELSEWHERE 443"
@@ -142,7 +144,8 @@ echo "== allowed with the filter"
 check_pass "host -> relay $TOPO_RELAY tcp/443 (new connection)" "$NS_HOST" tcp "$TOPO_RELAY" 443
 check_pass "host -> resolver $TOPO_RESOLVER udp/53" "$NS_HOST" udp "$TOPO_RESOLVER" 53
 check_pass "host -> resolver $TOPO_RESOLVER tcp/53" "$NS_HOST" tcp "$TOPO_RESOLVER" 53
-check_pass "host udp/68 -> DHCP server $TOPO_NET_GW udp/67" "$NS_HOST" udp "$TOPO_NET_GW" 67 --sport 68
+check_pass "host udp/68 -> DHCP broadcast udp/67, the server's unicast reply comes back" \
+	"$NS_HOST" udp 255.255.255.255 67 --sport 68 --from "$TOPO_HOST_WAN"
 check_pass "c1 -> c2 tcp/$TOPO_PEER_PORT (bridged, not filtered)" "$NS_C1" tcp "$TOPO_C2" "$TOPO_PEER_PORT"
 check_pass "c1 -> c2 udp/$TOPO_PEER_PORT (bridged, not filtered)" "$NS_C1" udp "$TOPO_C2" "$TOPO_PEER_PORT"
 check_pass "c2 -> c1 tcp/$TOPO_PEER_PORT (bridged, not filtered)" "$NS_C2" tcp "$TOPO_C1" "$TOPO_PEER_PORT"
@@ -166,6 +169,10 @@ check_grew "uplink-egress counted host -> elsewhere as no-rule" "$before" "$(hoo
 check_blocked "host -> elsewhere $TOPO_ELSEWHERE tcp/80" "$NS_HOST" tcp "$TOPO_ELSEWHERE" 80
 check_blocked "host -> relay $TOPO_RELAY tcp/80 (allowed address, other port)" "$NS_HOST" tcp "$TOPO_RELAY" 80
 check_blocked "host -> elsewhere $TOPO_ELSEWHERE udp/53 (not the resolver)" "$NS_HOST" udp "$TOPO_ELSEWHERE" 53
+check_blocked "host udp/68 -> DHCP server $TOPO_NET_GW udp/67 (a unicast renewal needs a rule)" \
+	"$NS_HOST" udp "$TOPO_NET_GW" 67 --sport 68
+check_blocked "host udp/5000 -> broadcast udp/67 (not from the DHCP client port)" \
+	"$NS_HOST" udp 255.255.255.255 67 --sport 5000 --from "$TOPO_HOST_WAN"
 check_blocked "host udp/5000 -> $TOPO_NET_GW udp/67 (not from the DHCP client port)" \
 	"$NS_HOST" udp "$TOPO_NET_GW" 67 --sport 5000
 

@@ -225,8 +225,8 @@ $status_before
 after:
 $status_after"
 fi
-check_pass "host udp/68 -> DHCP server udp/67 (policy A's DHCP switch is still on)" \
-	"$NS_HOST" udp "$TOPO_NET_GW" 67 --sport 68
+check_pass "host udp/68 -> DHCP broadcast udp/67 (policy A's DHCP switch is still on)" \
+	"$NS_HOST" udp 255.255.255.255 67 --sport 68 --from "$TOPO_HOST_WAN"
 
 echo "== a restore keeps the counters and connections of the rules that stay"
 for _ in 1 2 3; do
@@ -264,16 +264,16 @@ after=$(snapshot_rule "$TOPO_WORK/stats-after" relay-api)
 check_grew "relay-api counts the open connection's packets after the restore" \
 	"$after" "$(rule_packets relay-api)" 2
 check_blocked "host -> elsewhere tcp/80 under policy B" "$NS_HOST" tcp "$TOPO_ELSEWHERE" 80
-check_blocked "host udp/68 -> DHCP server udp/67 under policy B (DHCP off)" \
-	"$NS_HOST" udp "$TOPO_NET_GW" 67 --sport 68
+check_blocked "host udp/68 -> DHCP broadcast udp/67 under policy B (DHCP off)" \
+	"$NS_HOST" udp 255.255.255.255 67 --sport 68 --from "$TOPO_HOST_WAN"
 check_blocked "host -> resolver udp/53 under policy B (no DNS)" "$NS_HOST" udp "$TOPO_RESOLVER" 53
 check_pass "c1 -> host forwarder tcp/$TOPO_FORWARDER_PORT under policy B" \
 	"$NS_C1" tcp "$TOPO_HOST_BRIDGE" "$TOPO_FORWARDER_PORT"
 check_pass "net $TOPO_ELSEWHERE -> host tcp/$TOPO_HOST_SERVICE_PORT under policy B" \
 	"$NS_NET" tcp "$TOPO_HOST_WAN" "$TOPO_HOST_SERVICE_PORT" --from "$TOPO_ELSEWHERE"
 run_cli output restore "$POLICY_A" || fail "restore policy A" "$output"
-check_pass "host udp/68 -> DHCP server udp/67 after restoring policy A (DHCP on)" \
-	"$NS_HOST" udp "$TOPO_NET_GW" 67 --sport 68
+check_pass "host udp/68 -> DHCP broadcast udp/67 after restoring policy A (DHCP on)" \
+	"$NS_HOST" udp 255.255.255.255 67 --sport 68 --from "$TOPO_HOST_WAN"
 check_pass "host -> resolver udp/53 after restoring policy A" "$NS_HOST" udp "$TOPO_RESOLVER" 53
 check_blocked "c1 -> host forwarder tcp/$TOPO_FORWARDER_PORT after restoring policy A" \
 	"$NS_C1" tcp "$TOPO_HOST_BRIDGE" "$TOPO_FORWARDER_PORT"

@@ -284,8 +284,9 @@ topo_start_listeners() {
 	topo_start_family_listeners "$TOPO_RELAY" "$TOPO_ELSEWHERE" "$TOPO_HOST_WAN" "$TOPO_HOST_BRIDGE" \
 		"$TOPO_C1" "$TOPO_C2" || return 1
 	topo_listen "$NS_NET" "$TOPO_RESOLVER" udp/53 tcp/53 || return 1
-	# A DHCP server port, to show that the DHCP exchange passes.
-	topo_listen "$NS_NET" "$TOPO_NET_GW" udp/67 || return 1
+	# A DHCP server port, to show that the DHCP exchange passes. It listens
+	# on the wildcard address, the only one that receives broadcasts.
+	topo_listen "$NS_NET" 0.0.0.0 udp/67 || return 1
 	if [ "$TOPO_IPV6" = 1 ]; then
 		topo_start_family_listeners "$TOPO_RELAY6" "$TOPO_ELSEWHERE6" "$TOPO_HOST_WAN6" \
 			"$TOPO_HOST_BRIDGE6" "$TOPO_C16" "$TOPO_C26" || return 1

@@ -481,7 +481,7 @@ airgap::Rule forward(const char *name, const char *proto, const char *port, cons
 }
 
 ag_flow_key flow_key(std::uint8_t proto, const char *local, std::uint16_t local_port, const char *remote,
-		     std::uint16_t remote_port)
+		     std::uint16_t remote_port, std::uint8_t zone)
 {
 	ag_flow_key key{};
 	airgap::Prefix local_addr = airgap::Prefix::parse(local);
@@ -491,6 +491,7 @@ ag_flow_key flow_key(std::uint8_t proto, const char *local, std::uint16_t local_
 	key.local_port = htons(local_port);
 	key.remote_port = htons(remote_port);
 	key.proto = proto;
+	key.zone = zone;
 	return key;
 }
 

@@ -146,7 +146,7 @@ airgap::Rule forward(const char *name, const char *proto, const char *port, cons
 
 // A flow as the programs key it: local is the host's side.
 ag_flow_key flow_key(std::uint8_t proto, const char *local, std::uint16_t local_port, const char *remote,
-		     std::uint16_t remote_port);
+		     std::uint16_t remote_port, std::uint8_t zone = AG_ZONE_UPLINK);
 
 enum class Known { good, defect };
 

@@ -113,6 +113,9 @@ TEST_CASE("uplink egress drops what the host routes", "[uplink][egress]")
 	});
 }
 
+// With the setting on, the DHCP client's requests go to the link only, and a
+// request opens its exchange: replies pass until the UDP timeout, from any
+// server, to the host's address or the broadcast address.
 TEST_CASE("uplink DHCP passes only with the setting", "[uplink][dhcp]")
 {
 	Filter filter;
@@ -129,16 +132,47 @@ TEST_CASE("uplink DHCP passes only with the setting", "[uplink][dhcp]")
 
 	filter.set_dhcp(true);
 	run_table(filter, {
-		{"DHCP request", E, request, sent_by_host, pass(AG_PASS_LINK)},
-		{"DHCP renewal to the server", E, udp(kHost, 68, kGateway, 67), sent_by_host, pass(AG_PASS_LINK)},
+		{"DHCP reply before any request", X, unicast_reply, {}, drop(AG_DROP_NO_RULE)},
+		{"DHCP request opens the exchange", E, request, sent_by_host, pass(AG_PASS_LINK), "", +1},
 		{"broadcast DHCP reply", X, broadcast_reply, {}, pass(AG_PASS_LINK)},
 		{"unicast DHCP reply", X, unicast_reply, {}, pass(AG_PASS_LINK)},
+		{"reply from another server", X, udp("198.51.100.7", 67, kHost, 68), {}, pass(AG_PASS_LINK)},
+		{"next DHCP request", E, request, sent_by_host, pass(AG_PASS_LINK)},
+		{"unicast renewal without a rule", E, udp(kHost, 68, kGateway, 67), sent_by_host,
+		 drop(AG_DROP_NO_RULE)},
+		{"DHCP request to another network", E, udp(kHost, 68, kElsewhere, 67), sent_by_host,
+		 drop(AG_DROP_NO_RULE)},
+		{"DHCP request to a subnet broadcast", E, udp(kHost, 68, "198.51.100.255", 67), sent_by_host,
+		 drop(AG_DROP_NO_RULE)},
 		{"routed DHCP request", E, request, from_bridge, drop(AG_DROP_NOT_FROM_HOST)},
-		{"udp 67 to 67 is no DHCP client traffic", E, udp(kHost, 67, kGateway, 67), sent_by_host,
+		{"udp 67 to 67 is no DHCP client traffic", E, udp(kHost, 67, "255.255.255.255", 67), sent_by_host,
 		 drop(AG_DROP_NO_RULE)},
 		{"udp 68 to 68 inbound", X, udp(kGateway, 68, kHost, 68), {}, drop(AG_DROP_NO_RULE)},
 		{"tcp 68 to 67", E, tcp(kHost, 68, kGateway, 67, kSyn), sent_by_host, drop(AG_DROP_NO_RULE)},
 		{"DHCP request in the reply direction", X, udp(kGateway, 68, kHost, 67), {}, drop(AG_DROP_NO_RULE)},
+	});
+
+	// The exchange closes after the UDP timeout (120 s) without a request.
+	const ag_flow_key exchange = flow_key(IPPROTO_UDP, "::", 68, "::", 67, AG_ZONE_DHCP);
+	auto opened = filter.flow(exchange);
+	REQUIRE(opened.has_value());
+	if (opened->last_seen_ns < 200ull * 1000000000ull) {
+		WARN("skipped: the coarse monotonic clock is below 200 s, too early to age the exchange by 130 s");
+	} else {
+		opened->last_seen_ns -= 130ull * 1000000000ull;
+		filter.set_flow(exchange, *opened);
+		run_table(filter, {
+			{"DHCP reply after the exchange timed out", X, unicast_reply, {}, drop(AG_DROP_NO_RULE)},
+		});
+	}
+
+	// A unicast renewal needs an allow-out rule for the server; its reply
+	// then follows the flow.
+	filter.add(allow_out("dhcp-server", "udp", "67", kGateway));
+	run_table(filter, {
+		{"unicast renewal by a rule", E, udp(kHost, 68, kGateway, 67), sent_by_host, pass(AG_PASS_RULE),
+		 "dhcp-server", +1},
+		{"its reply follows the flow", X, unicast_reply, {}, pass(AG_PASS_FLOW), "dhcp-server"},
 	});
 
 	filter.set_dhcp(false);
@@ -757,11 +791,14 @@ TEST_CASE("uplink DHCPv6 passes only with the setting", "[uplink][dhcp][ipv6]")
 	});
 	filter.set_dhcp(true);
 	run_table(filter, {
-		{"DHCPv6 solicit", E, solicit, sent_by_host, pass(AG_PASS_LINK)},
+		{"DHCPv6 advertise before a solicit", X, advertise, {}, drop(AG_DROP_NO_RULE)},
+		{"DHCPv6 solicit", E, solicit, sent_by_host, pass(AG_PASS_LINK), "", +1},
 		{"DHCPv6 advertise", X, advertise, {}, pass(AG_PASS_LINK)},
 		{"DHCPv6 ports reversed", E, Ipv6::udp("fe80::1", 547, "ff02::1:2", 546).frame(), sent_by_host,
 		 drop(AG_DROP_NO_RULE)},
 		{"DHCPv4 ports over IPv6", E, Ipv6::udp("fe80::1", 68, "ff02::1:2", 67).frame(), sent_by_host,
+		 drop(AG_DROP_NO_RULE)},
+		{"DHCPv6 solicit to a unicast address", E, Ipv6::udp(kHost6, 546, kElsewhere6, 547).frame(), sent_by_host,
 		 drop(AG_DROP_NO_RULE)},
 	});
 }
