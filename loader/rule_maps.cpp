@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +39,19 @@ void check_layout(int fd, const char *name, bpf_map_type type, std::uint32_t key
 		     "version, or remove the pin directory",
 		     name, info.type, info.key_size, info.value_size, static_cast<unsigned>(type), key_size,
 		     value_size);
+}
+
+// rule_table() reads the map through a memory mapping.
+void check_mmapable(int fd, const char *name)
+{
+	bpf_map_info info{};
+	__u32 len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		fail("cannot read the info of map {}: {}", name, errno_text(errno));
+	if (!(info.map_flags & BPF_F_MMAPABLE))
+		fail("map {} was created without BPF_F_MMAPABLE, by another version of airgap-bpf: unload with "
+		     "that version, or remove the pin directory",
+		     name);
 }
 
 UniqueFd dup_fd(int fd, const char *name)
@@ -93,6 +107,7 @@ void FilterMaps::check_layouts() const
 {
 	check_layout(rules_.get(), AG_MAP_RULES, BPF_MAP_TYPE_ARRAY_OF_MAPS, sizeof(__u32), sizeof(__u32));
 	check_layout(rule_table_.get(), AG_MAP_RULE_TABLE, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(ag_rule_info));
+	check_mmapable(rule_table_.get(), AG_MAP_RULE_TABLE);
 	check_layout(rule_stats_.get(), AG_MAP_RULE_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(ag_counter));
 	check_layout(hook_stats_.get(), AG_MAP_HOOK_STATS, BPF_MAP_TYPE_PERCPU_ARRAY, sizeof(__u32), sizeof(ag_counter));
 	check_layout(flows_.get(), AG_MAP_FLOWS, BPF_MAP_TYPE_LRU_HASH, sizeof(ag_flow_key), sizeof(ag_flow));
@@ -114,26 +129,20 @@ void FilterMaps::read_max_rules()
 
 std::vector<ag_rule_info> FilterMaps::rule_table() const
 {
-	std::vector<ag_rule_info> table(max_rules_);
-	std::vector<__u32> keys(max_rules_);
-	__u32 batch = 0;
-	__u32 done = 0;
-	bool first = true;
+	// The kernel lays out array values at a stride of their size rounded up
+	// to 8 bytes, from the start of the mapping.
+	constexpr std::size_t kStride = (sizeof(ag_rule_info) + 7) & ~std::size_t{7};
+	const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+	const std::size_t length = (kStride * max_rules_ + page - 1) / page * page;
 
-	// One syscall per few thousand slots rather than one per slot.
-	while (done < max_rules_) {
-		__u32 count = max_rules_ - done;
-		LIBBPF_OPTS(bpf_map_batch_opts, opts);
-		int err = bpf_map_lookup_batch(rule_table_.get(), first ? nullptr : &batch, &batch,
-					       keys.data() + done, table.data() + done, &count, &opts);
-		first = false;
-		done += count;
-		if (err) {
-			if (errno == ENOENT)
-				break;
-			fail("cannot read map {}: {}", AG_MAP_RULE_TABLE, errno_text(errno));
-		}
-	}
+	void *mapped = mmap(nullptr, length, PROT_READ, MAP_SHARED, rule_table_.get(), 0);
+	if (mapped == MAP_FAILED)
+		fail("cannot map {} into memory: {}", AG_MAP_RULE_TABLE, errno_text(errno));
+	std::vector<ag_rule_info> table(max_rules_);
+	const auto *bytes = static_cast<const std::uint8_t *>(mapped);
+	for (std::uint32_t id = 0; id < max_rules_; id++)
+		std::memcpy(&table[id], bytes + kStride * id, sizeof(ag_rule_info));
+	munmap(mapped, length);
 	return table;
 }
 

@@ -36,11 +36,13 @@ struct {
 	.values = { [0] = &ag_rule_trie },
 };
 
+/* Mmapable, so that the loader reads the whole table without a syscall. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
 	__type(value, struct ag_rule_info);
 	__uint(max_entries, AG_DEFAULT_MAX_RULES); /* set by the loader */
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ag_rule_table SEC(".maps");
 
