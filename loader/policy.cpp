@@ -5,6 +5,8 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
+#include <unordered_set>
 
 #include <toml++/toml.h>
 
@@ -216,15 +218,15 @@ private:
 	void check_unique(const Policy &policy)
 	{
 		auto rules = policy.effective_rules();
+		std::unordered_set<std::string> names;
+		std::unordered_map<std::string, std::size_t> matches;
 		for (std::size_t i = 0; i < rules.size(); i++) {
-			for (std::size_t j = 0; j < i; j++) {
-				if (rules[i].name == rules[j].name)
-					fail("{}:{}: rule name '{}' is used twice", source_, line_of(rules[i]),
-					     rules[i].name);
-				if (rules[i].same_match(rules[j]))
-					fail("{}:{}: rule '{}' matches the same packets as rule '{}'", source_,
-					     line_of(rules[i]), rules[i].name, rules[j].name);
-			}
+			if (!names.insert(rules[i].name).second)
+				fail("{}:{}: rule name '{}' is used twice", source_, line_of(rules[i]), rules[i].name);
+			auto [earlier, inserted] = matches.emplace(rules[i].match_key(), i);
+			if (!inserted)
+				fail("{}:{}: rule '{}' matches the same packets as rule '{}'", source_,
+				     line_of(rules[i]), rules[i].name, rules[earlier->second].name);
 		}
 	}
 

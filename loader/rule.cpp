@@ -93,6 +93,11 @@ bool Rule::same_match(const Rule &other) const
 	       host == other.host;
 }
 
+std::string Rule::match_key() const
+{
+	return fmt::format("{} {} {} {} {}", static_cast<unsigned>(kind), proto, port, peer.to_string(), host);
+}
+
 std::string Rule::peer_text() const
 {
 	return host.empty() ? peer.to_string() : host;

@@ -34,6 +34,8 @@ struct Rule {
 	void validate() const;
 	// True when both admit the same packets, whatever their names.
 	bool same_match(const Rule &other) const;
+	// What same_match() compares, as text, for indexing rules by it.
+	std::string match_key() const;
 	// One line for messages: "forward billing-db: tcp port 8443 from 172.17.0.5".
 	std::string describe() const;
 	// The host name, or the peer address or prefix, as text.

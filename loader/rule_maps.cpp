@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <unordered_map>
 
 #include "loader/error.hpp"
 
@@ -216,20 +217,30 @@ RuleChanges FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
 	std::vector<Rule> rules;
 	for (auto &r : resolved)
 		rules.push_back(r.rule);
+	// Indexed by name and by match, so that a policy of 100,000 rules takes
+	// no quadratic number of comparisons.
+	std::unordered_map<std::string, std::size_t> by_name;
+	std::unordered_map<std::string, std::size_t> by_match;
 	for (std::size_t i = 0; i < rules.size(); i++) {
 		rules[i].validate();
-		for (std::size_t j = 0; j < i; j++) {
-			if (rules[i].name == rules[j].name)
-				fail("rule name '{}' is used twice", rules[i].name);
-			if (rules[i].same_match(rules[j]))
-				fail("rules '{}' and '{}' match the same packets", rules[j].name, rules[i].name);
-		}
+		if (!by_name.emplace(rules[i].name, i).second)
+			fail("rule name '{}' is used twice", rules[i].name);
+		auto [other, inserted] = by_match.emplace(rules[i].match_key(), i);
+		if (!inserted)
+			fail("rules '{}' and '{}' match the same packets", rules[other->second].name, rules[i].name);
 	}
 	if (rules.size() > max_rules_)
 		fail("{} rules do not fit the rule table of {} (map {})", rules.size(), max_rules_,
 		     AG_MAP_RULE_TABLE);
 
 	auto table = rule_table();
+	std::unordered_map<std::string, std::uint32_t> live;
+	for (std::uint32_t id = 0; id < table.size(); id++) {
+		if (table[id].kind != 0) {
+			Rule rule = Rule::from_map_info(table[id]);
+			live.emplace(rule.name + '\n' + rule.match_key(), id);
+		}
+	}
 	std::vector<bool> kept(table.size(), false);
 	std::vector<ag_rule_ref> refs(rules.size());
 	std::vector<std::uint32_t> added;
@@ -237,13 +248,11 @@ RuleChanges FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
 
 	try {
 		for (std::size_t i = 0; i < rules.size(); i++) {
-			auto same = std::find_if(table.begin(), table.end(), [&](const ag_rule_info &info) {
-				return info.kind != 0 && Rule::from_map_info(info) == rules[i];
-			});
-			if (same != table.end()) {
-				auto id = static_cast<std::uint32_t>(same - table.begin());
+			auto same = live.find(rules[i].name + '\n' + rules[i].match_key());
+			if (same != live.end()) {
+				std::uint32_t id = same->second;
 				kept[id] = true;
-				refs[i] = {id, same->gen};
+				refs[i] = {id, table[id].gen};
 				continue;
 			}
 			while (next_free < table.size() && table[next_free].kind != 0)

@@ -343,6 +343,32 @@ TEST_CASE("replacing the rule set keeps flows of kept rules", "[uplink][replace]
 	});
 }
 
+// A rule set with a duplicate name or match is rejected whole: the live rules
+// and their flows stay.
+TEST_CASE("replacing with a bad rule set changes nothing", "[uplink][replace]")
+{
+	Filter filter;
+	filter.add(allow_out("relay-api", "tcp", "443", kRelay));
+	run_table(filter, {
+		{"flow before the bad replace", Hook::uplink_egress, tcp(kHost, 40000, kRelay, 443, kSyn), sent_by_host,
+		 pass(AG_PASS_RULE), "relay-api", +1},
+	});
+
+	REQUIRE_THROWS_WITH(filter.replace({allow_out("relay-api", "tcp", "443", kRelay),
+					    allow_out("relay-api", "udp", "53", kResolver)}),
+			    "rule name 'relay-api' is used twice");
+	REQUIRE_THROWS_WITH(filter.replace({allow_out("dns-a", "udp", "53", kResolver),
+					    allow_out("dns-b", "udp", "53", kResolver)}),
+			    "rules 'dns-a' and 'dns-b' match the same packets");
+	auto live = filter.maps().rules();
+	REQUIRE(live.size() == 1);
+	CHECK(live[0].rule.name == "relay-api");
+	run_table(filter, {
+		{"reply after the bad replace", Hook::uplink_xdp, tcp(kRelay, 443, kHost, 40000, kSyn | kAck), {},
+		 pass(AG_PASS_FLOW), "relay-api"},
+	});
+}
+
 TEST_CASE("uplink XDP admits allow-in rules", "[uplink][xdp]")
 {
 	Filter filter;
