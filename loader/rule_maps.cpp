@@ -401,9 +401,20 @@ std::map<std::uint32_t, std::vector<Prefix>> FilterMaps::rule_addresses() const
 void FilterMaps::delete_rule(const LiveRule &live)
 {
 	UniqueFd trie = live_trie();
-	for (auto &[key, ref] : trie_entries(trie.get())) {
-		if (ref.id == live.id && bpf_map_delete_elem(trie.get(), &key) && errno != ENOENT)
+	if (live.rule.host.empty()) {
+		// A rule of one address or prefix has one trie entry, found by its key.
+		ag_rule_key key = live.rule.map_key(live.rule.peer);
+		ag_rule_ref ref{};
+		if (bpf_map_lookup_elem(trie.get(), &key, &ref) == 0 && ref.id == live.id &&
+		    bpf_map_delete_elem(trie.get(), &key) && errno != ENOENT)
 			fail("cannot delete {} from the rule trie: {}", live.rule.describe(), errno_text(errno));
+	} else {
+		// A host name's addresses may have changed since they were added.
+		for (auto &[key, ref] : trie_entries(trie.get())) {
+			if (ref.id == live.id && bpf_map_delete_elem(trie.get(), &key) && errno != ENOENT)
+				fail("cannot delete {} from the rule trie: {}", live.rule.describe(),
+				     errno_text(errno));
+		}
 	}
 
 	ag_rule_info info{};
