@@ -14,6 +14,7 @@
 #include "lib/rule.h"
 #include "lib/flow.h"
 #include "lib/link.h"
+#include "lib/host.h"
 
 #define AG_AF_INET 2
 #define AG_AF_INET6 10
@@ -42,18 +43,11 @@ static __always_inline void pull_headers(struct __sk_buff *skb)
 		bpf_skb_pull_data(skb, want);
 }
 
-/* Multicast and broadcast destinations, which no rule's "to the host" means. */
-static __always_inline bool is_group_addr(const __be32 addr[4])
-{
-	if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))
-		return addr[3] == 0xffffffff || (addr[3] & bpf_htonl(0xf0000000)) == bpf_htonl(0xe0000000);
-	return (addr[0] & bpf_htonl(0xff000000)) == bpf_htonl(0xff000000);
-}
-
 /*
- * True when the packet, received on ifindex, is for the host's own stack:
- * the kernel does not route it on, and it is not sent to a group. ctx is the
- * hook's context, which bpf_fib_lookup() takes in XDP and TC alike.
+ * True when the packet, received on ifindex, is for the host's own stack: it
+ * is sent to one of the host's addresses, and the kernel does not route it
+ * on. ctx is the hook's context, which bpf_fib_lookup() takes in XDP and TC
+ * alike.
  */
 static __always_inline bool is_for_host(void *ctx, __u32 ifindex, const struct ag_packet *pkt)
 {
@@ -65,7 +59,7 @@ static __always_inline bool is_for_host(void *ctx, __u32 ifindex, const struct a
 	};
 	int rc;
 
-	if (is_group_addr(pkt->daddr))
+	if (!host_addr_is_known(pkt->daddr))
 		return false;
 	if (pkt->eth_proto == bpf_htons(ETH_P_IP)) {
 		fib.family = AG_AF_INET;
@@ -78,13 +72,9 @@ static __always_inline bool is_for_host(void *ctx, __u32 ifindex, const struct a
 	}
 	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
 
-	/* "Not forwarded" covers the host's addresses, and also what the
-	 * kernel neither routes nor delivers: a destination without a route,
-	 * a link-local address of another node, IPv6 from a link-local
-	 * source. Those pass here and the kernel drops them. With forwarding
-	 * off on the interface the kernel routes nothing that arrives on it.
-	 * NOTE: a subnet's broadcast address counts as the host's, as the
-	 * lookup does not tell it from a local one. */
+	/* The lookup keeps a forged entry of ag_host_addrs from opening a port
+	 * on a node the host routes to. With forwarding off on the interface
+	 * the kernel routes nothing that arrives on it. */
 	return rc == BPF_FIB_LKUP_RET_NOT_FWDED || rc == BPF_FIB_LKUP_RET_FWD_DISABLED;
 }
 
@@ -192,6 +182,7 @@ static __always_inline int uplink_egress_verdict(struct __sk_buff *skb, struct a
 		return AG_DROP(AG_DROP_NOT_FROM_HOST);
 	if (!is_ip(pkt))
 		return AG_DROP(AG_DROP_NOT_PARSED);
+	host_addr_learn(pkt);
 	if (is_link_local_control(pkt))
 		return AG_PASS(AG_PASS_LINK);
 	if (is_dhcp_request(pkt) && dhcp_enabled()) {
@@ -249,12 +240,13 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
 }
 
 /*
- * Track a flow the host opens into a bridge, so that the container's replies
- * pass bridge ingress: a TCP SYN opens one, and so does any other packet
- * unless it answers a forward, whose rule counts and cuts that exchange. A
- * packet of a tracked flow refreshes it. The verdict does not depend on it.
+ * Learn the source address of what the host sends into a bridge, and track a
+ * flow the host opens there, so that the container's replies pass bridge
+ * ingress: a TCP SYN opens one, and so does any other packet unless it
+ * answers a forward, whose rule counts and cuts that exchange. A packet of a
+ * tracked flow refreshes it. The verdict does not depend on either.
  */
-static __always_inline void bridge_flow_update(struct __sk_buff *skb)
+static __always_inline void bridge_host_packet(struct __sk_buff *skb)
 {
 	struct ag_rule_ref host = { .id = AG_RULE_ID_HOST };
 	struct ag_rule_ref admitted;
@@ -265,7 +257,10 @@ static __always_inline void bridge_flow_update(struct __sk_buff *skb)
 	pull_headers(skb);
 	if (parse_packet((void *)(long)skb->data, (void *)(long)skb->data_end, skb->len, &pkt))
 		return;
-	if (!is_ip(&pkt) || pkt.fragment == AG_FRAG_LATER || pkt.icmp_error)
+	if (!is_ip(&pkt))
+		return;
+	host_addr_learn(&pkt);
+	if (pkt.fragment == AG_FRAG_LATER || pkt.icmp_error)
 		return;
 	now = bpf_ktime_get_coarse_ns();
 	flow_key_of(&key, &pkt, AG_FROM_HOST, AG_ZONE_BRIDGE);
@@ -301,7 +296,7 @@ static __always_inline int bridge_egress_verdict(struct __sk_buff *skb)
 			return AG_PASS(AG_PASS_LINK);
 		return AG_DROP(AG_DROP_NOT_FROM_HOST);
 	}
-	bridge_flow_update(skb);
+	bridge_host_packet(skb);
 	return AG_PASS(AG_PASS_HOST);
 }
 

@@ -90,13 +90,20 @@ BridgeSync sync_bridges(const std::string &pin_dir)
 	return result;
 }
 
+std::size_t sync_host_addresses(const std::string &pin_dir)
+{
+	PinLock lock(pin_dir, false);
+	return FilterMaps::open_pinned(pin_dir).add_host_addresses(interface_addresses());
+}
+
 void watch_bridges(const std::string &pin_dir, const std::atomic<bool> &stop)
 {
 	std::unique_ptr<mnl_socket, SocketCloser> socket(mnl_socket_open(NETLINK_ROUTE));
 	if (!socket)
 		fail("cannot open an rtnetlink socket: {}", errno_text(errno));
-	if (mnl_socket_bind(socket.get(), RTMGRP_LINK, MNL_SOCKET_AUTOPID) < 0)
-		fail("cannot subscribe to link changes: {}", errno_text(errno));
+	if (mnl_socket_bind(socket.get(), RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR,
+			    MNL_SOCKET_AUTOPID) < 0)
+		fail("cannot subscribe to link and address changes: {}", errno_text(errno));
 
 	auto sync = [&] {
 		BridgeSync result = sync_bridges(pin_dir);
@@ -104,6 +111,8 @@ void watch_bridges(const std::string &pin_dir, const std::atomic<bool> &stop)
 			log::info("hooked bridge {}", name);
 		for (auto &name : result.forgotten)
 			log::info("bridge {} is gone", name);
+		if (std::size_t added = sync_host_addresses(pin_dir))
+			log::info("added {} address(es) of the host", added);
 	};
 	sync();
 
@@ -114,11 +123,11 @@ void watch_bridges(const std::string &pin_dir, const std::atomic<bool> &stop)
 		if (ready < 0 && errno == EINTR)
 			continue;
 		if (ready < 0)
-			fail("cannot wait for link changes: {}", errno_text(errno));
+			fail("cannot wait for link and address changes: {}", errno_text(errno));
 		if (ready == 0)
 			continue;
-		// Drain what is queued; every message means "links changed", and
-		// one sync covers them all.
+		// Drain what is queued; every message means "links or addresses
+		// changed", and one sync covers them all.
 		while (mnl_socket_recvfrom(socket.get(), buffer.data(), buffer.size()) > 0) {
 			pfd.revents = 0;
 			if (poll(&pfd, 1, 0) <= 0)

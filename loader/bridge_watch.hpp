@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,13 @@ struct BridgeSync {
 // A bridge where another tool's program is attached is skipped with a warning.
 BridgeSync sync_bridges(const std::string &pin_dir);
 
-// Sync now, then again on every link change rtnetlink reports, until stop is set.
+// Add the interfaces' addresses to the host's own in the filter's map, so
+// that allow-in and forward rules open ports on an address the host got after
+// load before it sent anything from it. Returns how many were new.
+std::size_t sync_host_addresses(const std::string &pin_dir);
+
+// Sync bridges and addresses now, then again on every link or address change
+// rtnetlink reports, until stop is set.
 void watch_bridges(const std::string &pin_dir, const std::atomic<bool> &stop);
 
 } // namespace airgap

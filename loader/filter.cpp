@@ -25,6 +25,7 @@ void load_fresh(const LoadRequest &request, const std::vector<Interface> &interf
 	try {
 		FilterMaps maps = FilterMaps::from_fds(programs.map_fds());
 		maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
+		maps.add_host_addresses(interface_addresses());
 		maps.replace_rules(rules);
 
 		std::string link_dir = request.pin_dir + "/links";
@@ -59,6 +60,7 @@ void load_replace(const LoadRequest &request, const std::vector<Interface> &inte
 	auto previous = old_maps.interfaces();
 	Programs programs = Programs::load({request.pin_dir, request.max_rules, request.max_flows});
 	FilterMaps maps = FilterMaps::from_fds(programs.map_fds());
+	maps.add_host_addresses(interface_addresses());
 
 	if (request.apply_policy) {
 		maps.set_settings({request.policy.dhcp ? AG_SETTING_DHCP : 0u, 0});
@@ -188,6 +190,8 @@ FilterStatus read_status(const std::string &pin_dir)
 	status.flows = maps.flow_count();
 	status.settings = maps.settings();
 	status.bridge_names = maps.bridge_names();
+	status.host_addresses = maps.host_addresses();
+	std::sort(status.host_addresses.begin(), status.host_addresses.end());
 	return status;
 }
 

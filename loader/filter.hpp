@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/address.hpp"
 #include "loader/attach.hpp"
 #include "loader/policy.hpp"
 #include "loader/rule_maps.hpp"
@@ -55,6 +56,7 @@ struct FilterStatus {
 	std::size_t flows = 0;
 	ag_settings settings{};
 	std::vector<std::string> bridge_names; // names and patterns given at load time
+	std::vector<Prefix> host_addresses;    // what allow-in and forward rules open ports on
 };
 
 FilterStatus read_status(const std::string &pin_dir);

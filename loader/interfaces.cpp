@@ -1,11 +1,14 @@
 #include "loader/interfaces.hpp"
 
 #include <fnmatch.h>
+#include <ifaddrs.h>
 #include <net/if.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include "loader/attach.hpp"
 #include "loader/error.hpp"
@@ -39,6 +42,34 @@ std::vector<std::string> interface_names()
 		names.emplace_back(it->if_name);
 	if_freenameindex(list);
 	return names;
+}
+
+std::vector<Prefix> interface_addresses()
+{
+	ifaddrs *list = nullptr;
+	if (getifaddrs(&list))
+		fail("cannot list the interfaces' addresses: {}", errno_text(errno));
+	std::vector<Prefix> out;
+	for (ifaddrs *ifa = list; ifa; ifa = ifa->ifa_next) {
+		if (!ifa->ifa_addr)
+			continue;
+		Prefix address;
+		address.len = 128;
+		if (ifa->ifa_addr->sa_family == AF_INET) {
+			const auto *v4 = reinterpret_cast<const sockaddr_in *>(ifa->ifa_addr);
+			address.addr[10] = 0xff;
+			address.addr[11] = 0xff;
+			std::memcpy(&address.addr[12], &v4->sin_addr, 4);
+		} else if (ifa->ifa_addr->sa_family == AF_INET6) {
+			const auto *v6 = reinterpret_cast<const sockaddr_in6 *>(ifa->ifa_addr);
+			std::memcpy(address.addr.data(), &v6->sin6_addr, 16);
+		} else {
+			continue;
+		}
+		out.push_back(address);
+	}
+	freeifaddrs(list);
+	return out;
 }
 
 std::vector<Interface> resolve_interfaces(const std::string &uplink, const std::vector<std::string> &bridges)

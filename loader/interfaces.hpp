@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "loader/address.hpp"
 #include "loader/attach.hpp"
 #include "loader/programs.hpp"
 #include "maps/airgap_maps.h"
@@ -21,6 +22,8 @@ struct Interface {
 bool is_name_pattern(const std::string &name);
 // Names of the interfaces in this network namespace.
 std::vector<std::string> interface_names();
+// Every IPv4 and IPv6 address of the interfaces in this network namespace.
+std::vector<Prefix> interface_addresses();
 // The uplink, then every bridge a name or pattern matches, without repeats.
 // Throws Error for a missing uplink or a missing bridge given by name.
 std::vector<Interface> resolve_interfaces(const std::string &uplink, const std::vector<std::string> &bridges);

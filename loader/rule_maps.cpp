@@ -84,6 +84,7 @@ FilterMaps FilterMaps::open_pinned(const std::string &pin_dir)
 	maps.settings_ = open_pin(pin_dir, AG_MAP_SETTINGS);
 	maps.interfaces_ = open_pin(pin_dir, AG_MAP_INTERFACES);
 	maps.bridge_names_ = open_pin(pin_dir, AG_MAP_BRIDGE_NAMES);
+	maps.host_addrs_ = open_pin(pin_dir, AG_MAP_HOST_ADDRS);
 	maps.check_layouts();
 	maps.read_max_rules();
 	return maps;
@@ -100,6 +101,7 @@ FilterMaps FilterMaps::from_fds(const Fds &fds)
 	maps.settings_ = dup_fd(fds.settings, AG_MAP_SETTINGS);
 	maps.interfaces_ = dup_fd(fds.interfaces, AG_MAP_INTERFACES);
 	maps.bridge_names_ = dup_fd(fds.bridge_names, AG_MAP_BRIDGE_NAMES);
+	maps.host_addrs_ = dup_fd(fds.host_addrs, AG_MAP_HOST_ADDRS);
 	maps.read_max_rules();
 	return maps;
 }
@@ -116,6 +118,7 @@ void FilterMaps::check_layouts() const
 	check_layout(interfaces_.get(), AG_MAP_INTERFACES, BPF_MAP_TYPE_ARRAY, sizeof(__u32), sizeof(ag_interface));
 	check_layout(bridge_names_.get(), AG_MAP_BRIDGE_NAMES, BPF_MAP_TYPE_ARRAY, sizeof(__u32),
 		     sizeof(ag_bridge_name));
+	check_layout(host_addrs_.get(), AG_MAP_HOST_ADDRS, BPF_MAP_TYPE_LRU_HASH, sizeof(ag_host_addr), sizeof(__u8));
 }
 
 void FilterMaps::read_max_rules()
@@ -212,11 +215,8 @@ void FilterMaps::free_slot(std::uint32_t id, std::uint32_t gen)
 	write_info(id, freed);
 }
 
-RuleChanges FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
+void FilterMaps::check_rule_set(const std::vector<Rule> &rules) const
 {
-	std::vector<Rule> rules;
-	for (auto &r : resolved)
-		rules.push_back(r.rule);
 	// Indexed by name and by match, so that a policy of 100,000 rules takes
 	// no quadratic number of comparisons.
 	std::unordered_map<std::string, std::size_t> by_name;
@@ -232,15 +232,59 @@ RuleChanges FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
 	if (rules.size() > max_rules_)
 		fail("{} rules do not fit the rule table of {} (map {})", rules.size(), max_rules_,
 		     AG_MAP_RULE_TABLE);
+}
 
-	auto table = rule_table();
+namespace {
+
+// A rule's identity in the table: a rule is kept only when its name and
+// its match both stay.
+std::string rule_identity(const Rule &rule)
+{
+	return rule.name + '\n' + rule.match_key();
+}
+
+std::unordered_map<std::string, std::uint32_t> live_rules_by_identity(const std::vector<ag_rule_info> &table)
+{
 	std::unordered_map<std::string, std::uint32_t> live;
 	for (std::uint32_t id = 0; id < table.size(); id++) {
-		if (table[id].kind != 0) {
-			Rule rule = Rule::from_map_info(table[id]);
-			live.emplace(rule.name + '\n' + rule.match_key(), id);
-		}
+		if (table[id].kind != 0)
+			live.emplace(rule_identity(Rule::from_map_info(table[id])), id);
 	}
+	return live;
+}
+
+} // namespace
+
+RuleChanges FilterMaps::plan_rules(const std::vector<Rule> &rules) const
+{
+	check_rule_set(rules);
+	auto table = rule_table();
+	auto live = live_rules_by_identity(table);
+	std::vector<bool> kept(table.size(), false);
+	RuleChanges changes;
+	for (auto &rule : rules) {
+		auto same = live.find(rule_identity(rule));
+		if (same == live.end())
+			changes.added.push_back(rule);
+		else
+			kept[same->second] = true;
+	}
+	for (std::uint32_t id = 0; id < table.size(); id++) {
+		if (table[id].kind != 0 && !kept[id])
+			changes.removed.push_back(Rule::from_map_info(table[id]));
+	}
+	return changes;
+}
+
+RuleChanges FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
+{
+	std::vector<Rule> rules;
+	for (auto &r : resolved)
+		rules.push_back(r.rule);
+	check_rule_set(rules);
+
+	auto table = rule_table();
+	auto live = live_rules_by_identity(table);
 	std::vector<bool> kept(table.size(), false);
 	std::vector<ag_rule_ref> refs(rules.size());
 	std::vector<std::uint32_t> added;
@@ -248,7 +292,7 @@ RuleChanges FilterMaps::replace_rules(const std::vector<ResolvedRule> &resolved)
 
 	try {
 		for (std::size_t i = 0; i < rules.size(); i++) {
-			auto same = live.find(rules[i].name + '\n' + rules[i].match_key());
+			auto same = live.find(rule_identity(rules[i]));
 			if (same != live.end()) {
 				std::uint32_t id = same->second;
 				kept[id] = true;
@@ -538,6 +582,40 @@ void FilterMaps::set_bridge_names(const std::vector<std::string> &names)
 		if (bpf_map_update_elem(bridge_names_.get(), &i, &entry, BPF_ANY))
 			fail("cannot write entry {} of map {}: {}", i, AG_MAP_BRIDGE_NAMES, errno_text(errno));
 	}
+}
+
+std::size_t FilterMaps::add_host_addresses(const std::vector<Prefix> &addresses)
+{
+	std::size_t added = 0;
+	for (auto &address : addresses) {
+		ag_host_addr key{};
+		std::memcpy(key.addr, address.addr.data(), sizeof(key.addr));
+		__u8 seen = 1;
+		if (bpf_map_update_elem(host_addrs_.get(), &key, &seen, BPF_NOEXIST) == 0)
+			added++;
+		else if (errno != EEXIST)
+			fail("cannot add {} to map {}: {}", address.to_string(), AG_MAP_HOST_ADDRS, errno_text(errno));
+	}
+	return added;
+}
+
+std::vector<Prefix> FilterMaps::host_addresses() const
+{
+	std::vector<Prefix> out;
+	ag_host_addr key{};
+	ag_host_addr next{};
+	const void *prev = nullptr;
+	while (bpf_map_get_next_key(host_addrs_.get(), prev, &next) == 0) {
+		Prefix address;
+		std::memcpy(address.addr.data(), next.addr, sizeof(next.addr));
+		address.len = 128;
+		out.push_back(address);
+		key = next;
+		prev = &key;
+	}
+	if (errno != ENOENT)
+		fail("cannot walk map {}: {}", AG_MAP_HOST_ADDRS, errno_text(errno));
+	return out;
 }
 
 } // namespace airgap

@@ -42,7 +42,7 @@ constexpr std::uint32_t kTrieEntriesPerRule = 4;
 class FilterMaps {
 public:
 	struct Fds {
-		int rules, rule_table, rule_stats, hook_stats, flows, settings, interfaces, bridge_names;
+		int rules, rule_table, rule_stats, hook_stats, flows, settings, interfaces, bridge_names, host_addrs;
 	};
 
 	// Open the maps pinned under pin_dir; throws Error naming the missing pin.
@@ -59,6 +59,9 @@ public:
 	std::uint32_t add_rule(const ResolvedRule &rule);
 	// Delete a rule and cut the flows it admitted.
 	void delete_rule(const LiveRule &live);
+	// What replace_rules() would add and remove, changing nothing. Throws
+	// Error for the rule sets it would reject.
+	RuleChanges plan_rules(const std::vector<Rule> &rules) const;
 	// Make the live rules exactly rules, in one switch: the new rule set is
 	// built in a new trie beside the live one, then swapped in. Rules that
 	// stay keep their ids, counters and flows; removed rules' flows are cut.
@@ -82,11 +85,20 @@ public:
 	std::vector<std::string> bridge_names() const;
 	void set_bridge_names(const std::vector<std::string> &names);
 
+	// Add addresses to the host's own, which allow-in and forward rules open
+	// ports on; the programs add every source address the host sends from.
+	// Returns how many were new.
+	std::size_t add_host_addresses(const std::vector<Prefix> &addresses);
+	std::vector<Prefix> host_addresses() const;
+
 	std::uint32_t max_rules() const { return max_rules_; }
 
 private:
 	FilterMaps() = default;
 	void check_layouts() const;
+	// Throws Error for an invalid rule, a repeated name or match, or a set
+	// larger than the table.
+	void check_rule_set(const std::vector<Rule> &rules) const;
 	ag_rule_info rule_info(std::uint32_t id) const;
 	void read_max_rules();
 	std::vector<ag_rule_info> rule_table() const;
@@ -98,7 +110,8 @@ private:
 	UniqueFd create_trie() const;
 	void free_slot(std::uint32_t id, std::uint32_t gen);
 
-	UniqueFd rules_, rule_table_, rule_stats_, hook_stats_, flows_, settings_, interfaces_, bridge_names_;
+	UniqueFd rules_, rule_table_, rule_stats_, hook_stats_, flows_, settings_, interfaces_, bridge_names_,
+		host_addrs_;
 	std::uint32_t max_rules_ = 0;
 };
 

@@ -23,6 +23,7 @@
 #define AG_MAP_INTERFACES "ag_interfaces"
 #define AG_MAP_FRAGMENTS "ag_fragments"
 #define AG_MAP_BRIDGE_NAMES "ag_bridge_names"
+#define AG_MAP_HOST_ADDRS "ag_host_addrs"
 
 /* Default map sizes; the loader can set others before the maps are created. */
 #define AG_DEFAULT_MAX_RULES 16384
@@ -30,6 +31,7 @@
 #define AG_MAX_INTERFACES 64
 #define AG_MAX_BRIDGE_NAMES 16
 #define AG_MAX_FRAGMENTED 8192 /* packets whose later fragments are awaited */
+#define AG_MAX_HOST_ADDRS 1024 /* addresses of the host, as ag_host_addrs learns them */
 
 #define AG_RULE_NAME_LEN 48
 #define AG_RULE_HOST_LEN 64
@@ -95,6 +97,11 @@ struct ag_rule_info {
 struct ag_counter {
 	__u64 packets;
 	__u64 bytes;
+};
+
+/* Key of ag_host_addrs: an IPv6 or IPv4-mapped address of the host. */
+struct ag_host_addr {
+	__be32 addr[4];
 };
 
 /* Where a flow runs: the uplink's flows, the ones the host opened into a

@@ -128,10 +128,10 @@ std::atomic<bool> stop_watch{false};
 
 void add_watch(CLI::App &app, GlobalOptions &global)
 {
-	auto *cmd = app.add_subcommand(
-		"watch", "Hook bridges that match the loaded bridge names as they appear (runs until stopped)");
+	auto *cmd = app.add_subcommand("watch", "Hook bridges that match the loaded bridge names as they appear, and "
+						"add the host's new addresses to the filter (runs until stopped)");
 	auto once = std::make_shared<bool>(false);
-	cmd->add_flag("--once", *once, "Hook what matches now and exit");
+	cmd->add_flag("--once", *once, "Hook what matches now, add the host's addresses, and exit");
 	cmd->callback([once, &global] {
 		check_network_namespace();
 		if (*once) {
@@ -140,6 +140,8 @@ void add_watch(CLI::App &app, GlobalOptions &global)
 				std::printf("hooked bridge %s\n", name.c_str());
 			for (auto &name : result.forgotten)
 				std::printf("bridge %s is gone\n", name.c_str());
+			if (std::size_t added = sync_host_addresses(global.pin_dir))
+				std::printf("added %zu address(es) of the host\n", added);
 			return;
 		}
 		struct sigaction action {};

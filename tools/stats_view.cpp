@@ -10,13 +10,18 @@
 
 namespace airgap {
 
+// "tcp to 203.0.113.10 port 443": an allow-out rule names where the host
+// connects to, allow-in and forward rules where connections come from; the
+// port is the host's for those two.
 std::string rule_match_text(const Rule &rule)
 {
+	const char *direction = rule.kind == RuleKind::allow_out ? "to" : "from";
+	std::string peer = fmt::format("{} {} {}", protocol_name(rule.proto), direction, rule.peer_text());
 	if (!protocol_has_ports(rule.proto))
-		return fmt::format("{} {}", protocol_name(rule.proto), rule.peer_text());
+		return peer;
 	if (rule.port == 0)
-		return fmt::format("{} {} port any", protocol_name(rule.proto), rule.peer_text());
-	return fmt::format("{} {} port {}", protocol_name(rule.proto), rule.peer_text(), rule.port);
+		return peer + " port any";
+	return fmt::format("{} port {}", peer, rule.port);
 }
 
 StatsSnapshot read_stats(const FilterMaps &maps)
@@ -65,10 +70,10 @@ std::string stats_text(const StatsSnapshot &now, bool all_reasons, const StatsSn
 {
 	bool rates = before != nullptr;
 	std::string rate_header = rates ? fmt::format(" {:>10} {:>12}", "PKT/S", "BYTES/S") : "";
-	std::string out = fmt::format("{:<4} {:<24} {:<10} {:<36} {:>12} {:>14}{}\n", "ID", "RULE", "KIND", "MATCH",
+	std::string out = fmt::format("{:<4} {:<24} {:<10} {:<41} {:>12} {:>14}{}\n", "ID", "RULE", "KIND", "MATCH",
 				      "PACKETS", "BYTES", rate_header);
 	for (auto &row : now.rules) {
-		out += fmt::format("{:<4} {:<24} {:<10} {:<36}", row.rule.id, row.rule.rule.name,
+		out += fmt::format("{:<4} {:<24} {:<10} {:<41}", row.rule.id, row.rule.rule.name,
 				   rule_kind_name(row.rule.rule.kind), rule_match_text(row.rule.rule));
 		out += counter_columns(row.counter, earlier_rule(before, row), rates, seconds) + "\n";
 	}
@@ -166,9 +171,16 @@ std::string stats_prometheus(const StatsSnapshot &now)
 std::string status_text(const FilterStatus &status, const std::string &pin_dir)
 {
 	std::string out = fmt::format("airgap-bpf is loaded (pins under {})\n", pin_dir);
-	out += fmt::format("rules: {} of {}\ntracked flows: {}\ndhcp: {}\nbridge names: {}\n\n", status.rules,
-			   status.max_rules, status.flows, (status.settings.flags & AG_SETTING_DHCP) ? "allowed" : "blocked",
-			   status.bridge_names.empty() ? std::string("none") : fmt::format("{}", fmt::join(status.bridge_names, ", ")));
+	std::vector<std::string> addresses;
+	for (auto &address : status.host_addresses)
+		addresses.push_back(address.to_string());
+	auto list = [](const std::vector<std::string> &items) {
+		return items.empty() ? std::string("none") : fmt::format("{}", fmt::join(items, ", "));
+	};
+	out += fmt::format("rules: {} of {}\ntracked flows: {}\ndhcp: {}\nbridge names: {}\nhost addresses: {}\n\n",
+			   status.rules, status.max_rules, status.flows,
+			   (status.settings.flags & AG_SETTING_DHCP) ? "allowed" : "blocked", list(status.bridge_names),
+			   list(addresses));
 	for (auto &iface : status.interfaces) {
 		const char *role = iface.recorded.role == AG_ROLE_UPLINK ? "uplink" : "bridge";
 		out += fmt::format("{} {} (index {})", role, iface.recorded.name, iface.recorded.ifindex);

@@ -28,14 +28,6 @@ enum ag_direction {
 	AG_TO_HOST,   /* the packet's destination is the host */
 };
 
-static __always_inline void copy_addr(__be32 dst[4], const __be32 src[4])
-{
-	dst[0] = src[0];
-	dst[1] = src[1];
-	dst[2] = src[2];
-	dst[3] = src[3];
-}
-
 static __always_inline void flow_key_of_tuple(struct ag_flow_key *key, const __be32 saddr[4],
 					      const __be32 daddr[4], __be16 sport, __be16 dport, __u8 proto,
 					      enum ag_direction dir, enum ag_flow_zone zone)

@@ -104,4 +104,18 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } ag_bridge_names SEC(".maps");
 
+/*
+ * The host's own addresses: those it had when the loader ran, and every
+ * source address the host has sent from since. A rule's "addressed to the
+ * host" means one of these, so that no routing lookup has to tell the host's
+ * address from a subnet broadcast or another node's link-local address.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct ag_host_addr);
+	__type(value, __u8);
+	__uint(max_entries, AG_MAX_HOST_ADDRS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} ag_host_addrs SEC(".maps");
+
 #endif

@@ -153,6 +153,14 @@ static __always_inline void copy_ipv6(__be32 dst[4], const struct in6_addr *addr
 	dst[3] = addr->in6_u.u6_addr32[3];
 }
 
+static __always_inline void copy_addr(__be32 dst[4], const __be32 src[4])
+{
+	dst[0] = src[0];
+	dst[1] = src[1];
+	dst[2] = src[2];
+	dst[3] = src[3];
+}
+
 static __always_inline bool is_ipv6_ext_header(__u8 next)
 {
 	return next == IPPROTO_HOPOPTS || next == IPPROTO_ROUTING || next == IPPROTO_DSTOPTS ||

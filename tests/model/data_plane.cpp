@@ -93,9 +93,11 @@ DataPlane::DataPlane(prog::Filter &filter) : filter_(filter), cpus_(libbpf_num_p
 	rule_table_ = take(maps, AG_MAP_RULE_TABLE);
 	flows_ = take(maps, AG_MAP_FLOWS);
 	fragments_ = take(maps, AG_MAP_FRAGMENTS);
+	host_addrs_ = take(maps, AG_MAP_HOST_ADDRS);
 	max_rules_ = max_entries(rule_stats_.get(), AG_MAP_RULE_STATS);
 	flow_capacity_ = max_entries(flows_.get(), AG_MAP_FLOWS);
 	fragment_capacity_ = max_entries(fragments_.get(), AG_MAP_FRAGMENTS);
+	host_address_capacity_ = max_entries(host_addrs_.get(), AG_MAP_HOST_ADDRS);
 }
 
 std::uint32_t DataPlane::pass_code(Hook hook)
@@ -291,9 +293,28 @@ std::vector<std::pair<ag_fragment_key, ag_fragment>> DataPlane::fragments() cons
 	return dump_hash<ag_fragment_key, ag_fragment>(fragments_.get());
 }
 
+std::vector<Address> DataPlane::host_addresses() const
+{
+	std::vector<Address> out;
+	for (auto &[key, seen] : dump_hash<ag_host_addr, __u8>(host_addrs_.get())) {
+		Address address;
+		std::memcpy(address.data(), key.addr, address.size());
+		out.push_back(address);
+	}
+	return out;
+}
+
 void DataPlane::write_fragments(const std::vector<std::pair<ag_fragment_key, ag_fragment>> &fragments)
 {
 	update_hash(fragments_.get(), fragments);
+}
+
+void DataPlane::delete_host_address(const Address &address)
+{
+	ag_host_addr key{};
+	std::memcpy(key.addr, address.data(), sizeof(key.addr));
+	if (bpf_map_delete_elem(host_addrs_.get(), &key) && errno != ENOENT)
+		throw std::runtime_error("cannot delete a host address: " + errno_text(errno));
 }
 
 void DataPlane::delete_fragment(const ag_fragment_key &key)

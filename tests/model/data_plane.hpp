@@ -37,12 +37,15 @@ public:
 	void write_flows(const std::vector<std::pair<ag_flow_key, ag_flow>> &flows);
 	void delete_flow(const ag_flow_key &key);
 	std::vector<std::pair<ag_fragment_key, ag_fragment>> fragments() const;
+	std::vector<Address> host_addresses() const;
+	void delete_host_address(const Address &address);
 	void write_fragments(const std::vector<std::pair<ag_fragment_key, ag_fragment>> &fragments);
 	void delete_fragment(const ag_fragment_key &key);
 	// The generation of a rule slot in ag_rule_table.
 	std::uint32_t rule_generation(std::uint32_t id) const;
 	std::uint32_t flow_capacity() const { return flow_capacity_; }
 	std::uint32_t fragment_capacity() const { return fragment_capacity_; }
+	std::uint32_t host_address_capacity() const { return host_address_capacity_; }
 
 private:
 	std::vector<ag_counter> read_percpu_array(int fd, std::uint32_t entries) const;
@@ -53,10 +56,11 @@ private:
 	void update_hash(int fd, const std::vector<std::pair<Key, Value>> &entries);
 
 	prog::Filter &filter_;
-	airgap::UniqueFd hook_stats_, rule_stats_, rule_table_, flows_, fragments_;
+	airgap::UniqueFd hook_stats_, rule_stats_, rule_table_, flows_, fragments_, host_addrs_;
 	std::uint32_t max_rules_ = 0;
 	std::uint32_t flow_capacity_ = 0;
 	std::uint32_t fragment_capacity_ = 0;
+	std::uint32_t host_address_capacity_ = 0;
 	int cpus_ = 0;
 };
 

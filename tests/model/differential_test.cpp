@@ -179,10 +179,9 @@ Prefix masked(const Address &address, int length)
 	return out;
 }
 
-// The test namespace's addresses as the kernel routes them: what it
-// delivers to the host, and what bpf_fib_lookup() reports as not forwarded,
-// which the programs take for the host's. The latter was found by probing
-// bridge ingress on Linux 6.18.
+// The test namespace's addresses, which the loader gives the programs, and
+// what bpf_fib_lookup() reports as not forwarded, found by probing bridge
+// ingress on Linux 6.18.
 Host host_of_namespace()
 {
 	Host host;
@@ -195,27 +194,27 @@ Host host_of_namespace()
 		Address address = address_of(ifa->ifa_addr);
 		bool v4 = ifa->ifa_addr->sa_family == AF_INET;
 		int length = prefix_length(ifa->ifa_netmask) + (v4 ? 96 : 0);
+		host.addresses.push_back(address);
 		if (ifa->ifa_flags & IFF_LOOPBACK) {
 			// The kernel's local route covers all of 127.0.0.0/8.
-			host.local.push_back(masked(address, length));
-		} else {
-			host.local.push_back({address, 128});
-			bool link_local = !v4 && address[0] == 0xfe && (address[1] & 0xc0) == 0x80;
-			// An IPv6 router accepts packets to the subnet-router anycast address.
-			if (!v4 && !link_local && length < 127)
-				host.local.push_back({masked(address, length).address, 128});
-			// The kernel adds a broadcast route for the subnet's last
-			// address, whether or not the address names one.
-			if (v4 && length < 127) {
-				Prefix broadcast = masked(address, length);
-				for (int bit = length; bit < 128; bit++)
-					broadcast.address[bit / 8] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
-				host.not_forwarded.push_back({broadcast.address, 128});
-			}
+			host.not_forwarded.push_back(masked(address, length));
+			continue;
+		}
+		host.not_forwarded.push_back({address, 128});
+		bool link_local = !v4 && address[0] == 0xfe && (address[1] & 0xc0) == 0x80;
+		// An IPv6 router accepts packets to the subnet-router anycast address.
+		if (!v4 && !link_local && length < 127)
+			host.not_forwarded.push_back({masked(address, length).address, 128});
+		// The kernel adds a broadcast route for the subnet's last address,
+		// whether or not the address names one.
+		if (v4 && length < 127) {
+			Prefix broadcast = masked(address, length);
+			for (int bit = length; bit < 128; bit++)
+				broadcast.address[bit / 8] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
+			host.not_forwarded.push_back({broadcast.address, 128});
 		}
 	}
 	freeifaddrs(list);
-	host.not_forwarded.insert(host.not_forwarded.end(), host.local.begin(), host.local.end());
 	host.not_forwarded.push_back(Prefix::parse("ff00::/8"));
 	host.not_forwarded.push_back(Prefix::parse("fe80::/10"));
 	// IPv6 from these sources is "not forwarded" to any destination.
@@ -401,6 +400,8 @@ private:
 	std::vector<ag_counter> expected_rules_;
 	std::map<FlowKey, Origin> flow_origins_;
 	std::map<FragmentKey, Origin> fragment_origins_;
+	// The namespace's own addresses, which pruning keeps.
+	std::set<Address> interface_addresses_;
 
 	std::uint64_t step_ = 0;
 	std::array<std::uint64_t, kHookCount> run_{};
@@ -428,6 +429,8 @@ DifferentialRun::DifferentialRun(const Options &options)
 	expected_hooks_ = plane_.hook_counters();
 	expected_rules_ = plane_.rule_counters();
 	model_.set_clock(coarse_now());
+	auto own = host_of_namespace().addresses;
+	interface_addresses_.insert(own.begin(), own.end());
 }
 
 void DifferentialRun::install_policy()
@@ -464,7 +467,8 @@ void DifferentialRun::execute()
 			churn_rules();
 		}
 		if (model_.flows().size() > table_limit(plane_.flow_capacity()) ||
-		    model_.fragments().size() > table_limit(plane_.fragment_capacity()))
+		    model_.fragments().size() > table_limit(plane_.fragment_capacity()) ||
+		    model_.host_addresses().size() > table_limit(plane_.host_address_capacity()))
 			prune();
 		if (step_ % kTablePeriod == 0) {
 			compare_tables();
@@ -709,6 +713,8 @@ void DifferentialRun::resync()
 {
 	// The kernel stamped its entries with times up to now.
 	model_.set_clock(coarse_now());
+	auto addresses = plane_.host_addresses();
+	model_.host_addresses() = std::set<Address>(addresses.begin(), addresses.end());
 	expected_hooks_ = plane_.hook_counters();
 	expected_rules_ = plane_.rule_counters();
 	model_.flows().clear();
@@ -816,6 +822,17 @@ void DifferentialRun::compare_tables()
 		differ(fmt::format("the kernel awaits fragments of {} packets, the model of {}", kernel_fragments.size(),
 				   model_.fragments().size()));
 
+	auto kernel_addresses = plane_.host_addresses();
+	std::set<Address> kernel_address_set(kernel_addresses.begin(), kernel_addresses.end());
+	for (const Address &address : kernel_address_set) {
+		if (!model_.host_addresses().count(address))
+			differ("the kernel takes " + to_string(address) + " for the host's, the model does not");
+	}
+	for (const Address &address : model_.host_addresses()) {
+		if (!kernel_address_set.count(address))
+			differ("the model takes " + to_string(address) + " for the host's, the kernel does not");
+	}
+
 	if (differences) {
 		failures_++;
 		resync();
@@ -899,6 +916,18 @@ void DifferentialRun::prune()
 			}
 		}
 	}
+	// Source addresses the host was seen to send from, mostly mutated ones;
+	// the interfaces' own stay.
+	if (model_.host_addresses().size() > table_limit(plane_.host_address_capacity()) / 2) {
+		for (auto it = model_.host_addresses().begin(); it != model_.host_addresses().end();) {
+			if (!interface_addresses_.count(*it) && (housekeeping_() & 1)) {
+				plane_.delete_host_address(*it);
+				it = model_.host_addresses().erase(it);
+			} else {
+				++it;
+			}
+		}
+	}
 	// Origins of entries that are gone.
 	std::erase_if(flow_origins_, [&](const auto &entry) { return !model_.flows().count(entry.first); });
 	std::erase_if(fragment_origins_, [&](const auto &entry) { return !model_.fragments().count(entry.first); });
@@ -968,7 +997,8 @@ void DifferentialRun::print_summary(std::chrono::steady_clock::duration elapsed)
 				 "flows tracked at the end {}\n",
 				 rules_deleted_, rules_added_, flows_aged_, fragments_aged_, model_.flows().size());
 
-	std::cout << "known deviations of the programs from the model (packets):\n";
+	std::cout << "known deviations of the programs from the model (packets):"
+		  << (kDeviationCount == 0 ? " none listed\n" : "\n");
 	for (int i = 0; i < kDeviationCount; i++) {
 		auto deviation = static_cast<Deviation>(i);
 		std::cout << fmt::format("  {:<30} {:>8}  {}\n", deviation_name(deviation), deviations_[i],

@@ -488,8 +488,6 @@ const char *hook_name(Hook hook)
 const char *deviation_name(Deviation deviation)
 {
 	switch (deviation) {
-	case Deviation::not_forwarded_as_host:
-		return "not-forwarded-as-host";
 	case Deviation::count:
 		break;
 	}
@@ -499,9 +497,6 @@ const char *deviation_name(Deviation deviation)
 const char *deviation_summary(Deviation deviation)
 {
 	switch (deviation) {
-	case Deviation::not_forwarded_as_host:
-		return "allow-in and forward matches to subnet broadcasts, other nodes' link-local addresses or "
-		       "unrouted destinations count as the host's";
 	case Deviation::count:
 		break;
 	}
@@ -573,11 +568,13 @@ bool Outcome::same_effect(const Outcome &other) const
 {
 	return verdict == other.verdict && hook_slot == other.hook_slot && rule_id == other.rule_id &&
 	       bytes == other.bytes && flow_delete == other.flow_delete && flow_write == other.flow_write &&
-	       fragment_delete == other.fragment_delete && fragment_write == other.fragment_write;
+	       fragment_delete == other.fragment_delete && fragment_write == other.fragment_write &&
+	       host_address == other.host_address;
 }
 
 Model::Model(Host host, Timeouts timeouts) : host_(std::move(host)), timeouts_(timeouts)
 {
+	host_addresses_.insert(host_.addresses.begin(), host_.addresses.end());
 }
 
 void Model::add_rule(const Rule &rule)
@@ -807,8 +804,7 @@ std::optional<RuleRef> Model::admit_by_flow(const FlowKey &key, const Parsed &pk
 	return flow.rule;
 }
 
-Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook hook, const Semantics &semantics,
-			   Outcome &out) const
+Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook hook, Outcome &out) const
 {
 	if (pkt.fragment == FragmentKind::later)
 		return later_fragment(pkt, hook, out);
@@ -833,7 +829,7 @@ Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook 
 		return drop(no_flow);
 	// An allow-in rule opens the host's port, not one of a network the host
 	// routes to.
-	if (to_host && !is_for_host(pkt, semantics))
+	if (to_host && !is_for_host(pkt))
 		return drop(AG_DROP_NOT_TO_HOST);
 	Flow flow{*rule, AG_TCP_OPEN, now_ns_};
 	if (pkt.proto == kProtoTcp)
@@ -844,7 +840,7 @@ Verdict Model::uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook 
 	return pass(AG_PASS_RULE);
 }
 
-Verdict Model::uplink_ingress(const Parsed &pkt, const Semantics &semantics, Outcome &out) const
+Verdict Model::uplink_ingress(const Parsed &pkt, Outcome &out) const
 {
 	if (pkt.ether_type == kEtherArp)
 		return pass(AG_PASS_LINK);
@@ -861,10 +857,10 @@ Verdict Model::uplink_ingress(const Parsed &pkt, const Semantics &semantics, Out
 		if (it != flows_.end() && !is_expired(it->second.last_seen_ns, timeouts_.udp_ns))
 			return pass(AG_PASS_LINK);
 	}
-	return uplink_flow(pkt, true, RuleKind::allow_in, Hook::uplink_xdp, semantics, out);
+	return uplink_flow(pkt, true, RuleKind::allow_in, Hook::uplink_xdp, out);
 }
 
-Verdict Model::uplink_egress(const Parsed &pkt, bool from_host, const Semantics &semantics, Outcome &out) const
+Verdict Model::uplink_egress(const Parsed &pkt, bool from_host, Outcome &out) const
 {
 	if (pkt.ether_type == kEtherArp)
 		return pass(AG_PASS_LINK);
@@ -874,13 +870,14 @@ Verdict Model::uplink_egress(const Parsed &pkt, bool from_host, const Semantics 
 		return drop(AG_DROP_NOT_FROM_HOST);
 	if (pkt.ip_version == 0)
 		return drop(AG_DROP_NOT_PARSED);
+	learn_host_address(pkt, out);
 	if (is_link_control(pkt))
 		return pass(AG_PASS_LINK);
 	if (dhcp_ && is_dhcp_request(pkt)) {
 		out.flow_write = {dhcp_exchange_key(pkt), Flow{current(AG_RULE_ID_HOST), AG_TCP_OPEN, now_ns_}};
 		return pass(AG_PASS_LINK);
 	}
-	return uplink_flow(pkt, false, RuleKind::allow_out, Hook::uplink_egress, semantics, out);
+	return uplink_flow(pkt, false, RuleKind::allow_out, Hook::uplink_egress, out);
 }
 
 namespace {
@@ -894,9 +891,13 @@ bool contains(const std::vector<Prefix> &prefixes, const Address &address)
 
 namespace {
 
-// Multicast groups and the IPv4 limited broadcast.
-bool is_group(const Address &address)
+// Multicast groups, the IPv4 limited broadcast and the unspecified address:
+// none is the host's own, whatever a packet's source says.
+bool is_group_or_unspecified(const Address &address)
 {
+	static const Address unspecified{};
+	if (address == unspecified || address == ipv4_mapped(0))
+		return true;
 	if (is_ipv4_mapped(address))
 		return (address[12] & 0xf0) == 0xe0 ||
 		       (address[12] == 0xff && address[13] == 0xff && address[14] == 0xff && address[15] == 0xff);
@@ -905,19 +906,24 @@ bool is_group(const Address &address)
 
 } // namespace
 
-bool Model::is_for_host(const Parsed &pkt, const Semantics &semantics) const
+void Model::learn_host_address(const Parsed &pkt, Outcome &out) const
 {
-	if (is_group(pkt.dst))
-		return false;
-	if (semantics.follows(Deviation::not_forwarded_as_host)) {
-		if (pkt.ip_version == 6 && contains(host_.not_forwarded_ipv6_sources, pkt.src))
-			return true;
-		return contains(host_.not_forwarded, pkt.dst);
-	}
-	return contains(host_.local, pkt.dst);
+	if (!is_group_or_unspecified(pkt.src))
+		out.host_address = pkt.src;
 }
 
-Verdict Model::bridge_ingress(const Parsed &pkt, const Semantics &semantics, Outcome &out) const
+bool Model::is_for_host(const Parsed &pkt) const
+{
+	if (!host_addresses_.count(pkt.dst))
+		return false;
+	// The routing lookup, which keeps a forged source the host "sent from"
+	// from opening a port on another node.
+	if (pkt.ip_version == 6 && contains(host_.not_forwarded_ipv6_sources, pkt.src))
+		return true;
+	return contains(host_.not_forwarded, pkt.dst);
+}
+
+Verdict Model::bridge_ingress(const Parsed &pkt, Outcome &out) const
 {
 	if (pkt.ether_type == kEtherArp)
 		return pass(AG_PASS_LINK);
@@ -944,7 +950,7 @@ Verdict Model::bridge_ingress(const Parsed &pkt, const Semantics &semantics, Out
 	if (!rule)
 		return drop(no_flow);
 
-	if (!is_for_host(pkt, semantics))
+	if (!is_for_host(pkt))
 		return drop(AG_DROP_NOT_TO_HOST);
 
 	record_first_fragment(pkt, *rule, Hook::bridge_ingress, out);
@@ -952,13 +958,16 @@ Verdict Model::bridge_ingress(const Parsed &pkt, const Semantics &semantics, Out
 	return pass(AG_PASS_RULE);
 }
 
-// A TCP SYN the host sends into a bridge opens a flow, so that the
-// container's replies pass bridge ingress; so does any other packet unless it
-// answers a forward, whose rule counts and cuts that exchange. A packet of a
-// tracked flow refreshes it.
+// What the host sends into a bridge teaches its source address. A TCP SYN
+// opens a flow, so that the container's replies pass bridge ingress; so does
+// any other packet unless it answers a forward, whose rule counts and cuts
+// that exchange. A packet of a tracked flow refreshes it.
 void Model::bridge_egress_flow(const Parsed &pkt, Outcome &out) const
 {
-	if (pkt.ip_version == 0 || pkt.fragment == FragmentKind::later || pkt.quote)
+	if (pkt.ip_version == 0)
+		return;
+	learn_host_address(pkt, out);
+	if (pkt.fragment == FragmentKind::later || pkt.quote)
 		return;
 	FlowKey key{pkt.src, pkt.dst, pkt.sport, pkt.dport, pkt.proto, AG_ZONE_BRIDGE};
 	Flow opened{current(AG_RULE_ID_HOST), AG_TCP_OPEN, now_ns_};
@@ -980,8 +989,10 @@ void Model::bridge_egress_flow(const Parsed &pkt, Outcome &out) const
 	out.flow_write = {key, opened};
 }
 
-Outcome Model::decide(const Packet &packet, const Semantics &semantics) const
+Outcome Model::decide(const Packet &packet, [[maybe_unused]] const Semantics &semantics) const
 {
+	// No deviation of the programs is known at present, so semantics
+	// changes nothing until the next one is listed.
 	Outcome out;
 	out.bytes = static_cast<std::uint32_t>(packet.frame.size());
 	ParseResult parsed = parse(packet.frame);
@@ -989,15 +1000,15 @@ Outcome Model::decide(const Packet &packet, const Semantics &semantics) const
 	switch (packet.hook) {
 	case Hook::uplink_xdp:
 		out.verdict = parsed.error ? drop(parsed.error)
-					   : uplink_ingress(parsed.packet, semantics, out);
+					   : uplink_ingress(parsed.packet, out);
 		break;
 	case Hook::uplink_egress:
 		out.verdict = parsed.error ? drop(parsed.error)
-					   : uplink_egress(parsed.packet, packet.from_host, semantics, out);
+					   : uplink_egress(parsed.packet, packet.from_host, out);
 		break;
 	case Hook::bridge_ingress:
 		out.verdict = parsed.error ? drop(parsed.error)
-					   : bridge_ingress(parsed.packet, semantics, out);
+					   : bridge_ingress(parsed.packet, out);
 		break;
 	case Hook::bridge_egress:
 		// What the host sends passes, whatever it is, and may open a flow.
@@ -1032,6 +1043,8 @@ void Model::apply(const Outcome &outcome)
 		fragments_.erase(*outcome.fragment_delete);
 	if (outcome.fragment_write)
 		fragments_[outcome.fragment_write->first] = outcome.fragment_write->second;
+	if (outcome.host_address)
+		host_addresses_.insert(*outcome.host_address);
 }
 
 } // namespace model

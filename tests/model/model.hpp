@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -71,14 +72,6 @@ struct Rule {
 // Each way the BPF programs knowingly differ from the model. Model::decide()
 // follows the model's rule unless a Semantics enables the deviation.
 enum class Deviation {
-	// Allow-in and forward matches count as addressed to the host when
-	// bpf_fib_lookup() reports them as not forwarded: besides the host's
-	// own addresses, that is subnet broadcasts, link-local addresses of
-	// other nodes, destinations without a route, and any IPv6 destination
-	// from a link-local source. The kernel delivers such broadcasts to the
-	// host itself and drops the rest, so nothing passes the host; but the
-	// rule is counted, and the host's sockets receive the broadcasts.
-	not_forwarded_as_host,
 	count
 };
 inline constexpr int kDeviationCount = static_cast<int>(Deviation::count);
@@ -208,12 +201,12 @@ struct Timeouts {
 
 // The host the filter runs on, as allow-in and forward decisions need it.
 struct Host {
-	// The host's own unicast destinations: its addresses, the loopback
-	// range and IPv6 subnet-router anycast addresses.
-	std::vector<Prefix> local;
-	// For Deviation::not_forwarded_as_host, what bpf_fib_lookup() reports
-	// as not forwarded: local plus broadcast and multicast destinations,
-	// and IPv6 packets from these sources, whatever their destination.
+	// The interfaces' addresses, which the loader gives the programs.
+	std::vector<Address> addresses;
+	// What bpf_fib_lookup() reports as not forwarded: the host's addresses,
+	// the loopback range and IPv6 subnet-router anycast addresses, subnet
+	// broadcasts, multicast and link-local destinations, and IPv6 packets
+	// from these sources, whatever their destination.
 	std::vector<Prefix> not_forwarded;
 	std::vector<Prefix> not_forwarded_ipv6_sources;
 };
@@ -247,6 +240,8 @@ struct Outcome {
 	std::optional<std::pair<FlowKey, Flow>> flow_write;
 	std::optional<FragmentKey> fragment_delete;
 	std::optional<std::pair<FragmentKey, FragmentEntry>> fragment_write;
+	// A source address the host sent from, which becomes one of its own.
+	std::optional<Address> host_address;
 
 	// Table entries the decision read, for reporting a difference.
 	std::vector<FlowKey> flows_read;
@@ -281,6 +276,9 @@ public:
 	const std::map<FlowKey, Flow> &flows() const { return flows_; }
 	std::map<FragmentKey, FragmentEntry> &fragments() { return fragments_; }
 	const std::map<FragmentKey, FragmentEntry> &fragments() const { return fragments_; }
+	// The host's own addresses: the interfaces' at start, and every source
+	// address the host has sent from since.
+	std::set<Address> &host_addresses() { return host_addresses_; }
 
 private:
 	struct Installed {
@@ -288,11 +286,10 @@ private:
 		std::uint64_t installation;
 	};
 
-	Verdict uplink_ingress(const Parsed &pkt, const Semantics &semantics, Outcome &out) const;
-	Verdict uplink_egress(const Parsed &pkt, bool from_host, const Semantics &semantics, Outcome &out) const;
-	Verdict bridge_ingress(const Parsed &pkt, const Semantics &semantics, Outcome &out) const;
-	Verdict uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook hook, const Semantics &semantics,
-			    Outcome &out) const;
+	Verdict uplink_ingress(const Parsed &pkt, Outcome &out) const;
+	Verdict uplink_egress(const Parsed &pkt, bool from_host, Outcome &out) const;
+	Verdict bridge_ingress(const Parsed &pkt, Outcome &out) const;
+	Verdict uplink_flow(const Parsed &pkt, bool to_host, RuleKind kind, Hook hook, Outcome &out) const;
 	Verdict later_fragment(const Parsed &pkt, Hook hook, Outcome &out) const;
 	Verdict related_error(const Parsed &pkt, bool to_host, Outcome &out) const;
 	// Check the tracked flow of key for pkt: its rule when it admits the
@@ -305,9 +302,10 @@ private:
 	std::optional<RuleRef> match_rule(RuleKind kind, std::uint8_t proto, std::uint16_t port,
 					  const Address &address) const;
 	bool is_link_control(const Parsed &pkt) const;
-	// True when the packet is addressed to the host itself, not routed on
-	// and not sent to a group.
-	bool is_for_host(const Parsed &pkt, const Semantics &semantics) const;
+	// True when the packet is sent to one of the host's addresses and the
+	// kernel does not route it on.
+	bool is_for_host(const Parsed &pkt) const;
+	void learn_host_address(const Parsed &pkt, Outcome &out) const;
 	bool is_expired(std::uint64_t since_ns, std::uint64_t timeout_ns) const;
 
 	Host host_;
@@ -318,6 +316,7 @@ private:
 	std::map<std::uint32_t, Installed> installed_; // by rule id
 	std::map<FlowKey, Flow> flows_;
 	std::map<FragmentKey, FragmentEntry> fragments_;
+	std::set<Address> host_addresses_;
 };
 
 } // namespace model

@@ -121,7 +121,8 @@ rc=$?
 if [ "$rc" -eq 0 ]; then pass "status exits 0 when loaded"; else fail "status exits 0 when loaded" "exit $rc"; fi
 # Extended regular expressions, one per line of status that must be there.
 for expected in "^uplink $TOPO_UPLINK " "^bridge $TOPO_BRIDGE " "xdp +ag_uplink_xdp .*, native mode$" \
-	"tc egress +ag_uplink_out" "tc ingress +ag_bridge_in" "tc egress +ag_bridge_out" "^dhcp: allowed$"; do
+	"tc egress +ag_uplink_out" "tc ingress +ag_bridge_in" "tc egress +ag_bridge_out" "^dhcp: allowed$" \
+	"^host addresses: .*$TOPO_HOST_WAN(,|$)" "^host addresses: .*$TOPO_HOST_BRIDGE(,|$)"; do
 	if grep -Eq "$expected" <<<"$status_output"; then
 		pass "status shows '$expected'"
 	else

@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
+#include "loader/interfaces.hpp"
 
 using namespace prog;
 
@@ -152,16 +153,28 @@ TEST_CASE("bridge ingress admits IPv6 forwards to the host", "[bridge][ingress][
 	});
 }
 
-// Defect: is_for_host() takes BPF_FIB_LKUP_RET_NOT_FWDED for "local", but
-// bpf_fib_lookup() also returns it when no route matches at all (and for
-// broadcast and multicast routes). A forward match to an address the host
-// cannot route anywhere then passes and counts to the rule, although the
-// kernel drops it right after. Checking the lookup for a local route would
-// need the route type, which bpf_fib_lookup() does not return.
-TEST_CASE("forward match without any route drops", "[bridge][ingress][!mayfail]")
+// "To the host" means one of the host's own addresses. A routing lookup alone
+// would also take a destination without a route, a subnet's broadcast
+// address and another node's link-local address for the host's.
+TEST_CASE("forward matches to what is not the host's address drop", "[bridge][ingress]")
 {
 	Filter filter;
 	filter.add(forward("billing-db", "tcp", "8443", kContainer5));
+	filter.add(forward("metrics", "udp", "9125"));
+	filter.add(forward("metrics6", "udp", "9125", "2001:db8:1::/64"));
+	filter.add(forward("ll-metrics", "udp", "9125", "fe80::/10"));
+
+	const auto I = Hook::bridge_ingress;
+	run_table(filter, {
+		{"to the subnet's broadcast address", I, udp(kContainer1, 50000, "172.17.255.255", 9125), from_bridge,
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"to another node's link-local address", I, Ipv6::udp("fe80::5", 50001, "fe80::99", 9125).frame(),
+		 from_bridge, drop(AG_DROP_NOT_TO_HOST)},
+		{"from a link-local source to a remote", I, Ipv6::udp("fe80::5", 50002, kElsewhere6, 9125).frame(),
+		 from_bridge, drop(AG_DROP_NOT_TO_HOST)},
+		{"to the host's bridge address", I, udp(kContainer1, 50003, kBridgeAddr, 9125), from_bridge,
+		 pass(AG_PASS_RULE), "metrics"},
+	});
 
 	// Without the default route, 203.0.113.20 matches no route.
 	run_ip({"route", "del", "default"});
@@ -177,9 +190,48 @@ TEST_CASE("forward match without any route drops", "[bridge][ingress][!mayfail]"
 	} restore;
 
 	run_table(filter, {
-		{"forward match to an unroutable address", Hook::bridge_ingress,
-		 tcp(kContainer5, 50000, kElsewhere, 8443, kSyn), from_bridge, drop(AG_DROP_NOT_TO_HOST)},
-	}, Known::defect);
+		{"forward match to an unroutable address", I, tcp(kContainer5, 50000, kElsewhere, 8443, kSyn), from_bridge,
+		 drop(AG_DROP_NOT_TO_HOST)},
+	});
+}
+
+// An address the host gets after load counts as the host's once the host
+// sends from it, or once the loader adds it (watch does on every change).
+TEST_CASE("addresses the host gets after load", "[bridge][ingress]")
+{
+	Filter filter;
+	filter.add(forward("metrics", "udp", "9125"));
+	run_ip({"addr", "add", "172.17.0.100/16", "dev", "docker0"});
+	run_ip({"-6", "addr", "add", "2001:db8:1::100/64", "dev", "docker0", "nodad"});
+	struct RemoveAddresses {
+		~RemoveAddresses()
+		{
+			try {
+				run_ip({"addr", "del", "172.17.0.100/16", "dev", "docker0"});
+				run_ip({"-6", "addr", "del", "2001:db8:1::100/64", "dev", "docker0"});
+			} catch (const std::exception &e) {
+				std::cerr << "error: cannot remove the test's addresses: " << e.what() << "\n";
+			}
+		}
+	} remove;
+
+	const auto I = Hook::bridge_ingress;
+	run_table(filter, {
+		{"to a new address before the host used it", I, udp(kContainer1, 50000, "172.17.0.100", 9125),
+		 from_bridge, drop(AG_DROP_NOT_TO_HOST)},
+		{"the host sends from it", Hook::bridge_egress, udp("172.17.0.100", 9125, kContainer1, 50000),
+		 sent_by_host, pass(AG_PASS_HOST)},
+		{"to the new address after", I, udp(kContainer1, 50001, "172.17.0.100", 9125), from_bridge,
+		 pass(AG_PASS_RULE), "metrics"},
+		{"to a new IPv6 address before", I, Ipv6::udp(kContainer1v6, 50002, "2001:db8:1::100", 9125).frame(),
+		 from_bridge, drop(AG_DROP_NOT_TO_HOST)},
+	});
+	CHECK(filter.maps().add_host_addresses(airgap::interface_addresses()) == 1);
+	run_table(filter, {
+		{"to the new IPv6 address once the loader added it", I,
+		 Ipv6::udp(kContainer1v6, 50003, "2001:db8:1::100", 9125).frame(), from_bridge, pass(AG_PASS_RULE),
+		 "metrics"},
+	});
 }
 
 TEST_CASE("router advertisements from containers drop", "[bridge][ingress][ipv6]")
@@ -246,7 +298,7 @@ TEST_CASE("bridge ingress admits replies to the host's flows", "[bridge][ingress
 	});
 
 	// A forward's exchange stays cut when the forward goes, even though the
-	// host still answers.
+	// host still replies.
 	filter.remove("metrics");
 	run_table(filter, {
 		{"container's datagram after the forward is deleted", I, udp(kContainer2, 5000, kBridgeAddr, 9125),

@@ -24,6 +24,7 @@
 #include "loader/address.hpp"
 #include "loader/counter_names.hpp"
 #include "loader/error.hpp"
+#include "loader/interfaces.hpp"
 #include "loader/resolve.hpp"
 
 extern char **environ;
@@ -380,6 +381,8 @@ Filter::Filter()
 	: programs_(airgap::Programs::load(test_program_options())),
 	  maps_(airgap::FilterMaps::from_fds(programs_.map_fds())), flows_fd_(programs_.map_fds().flows)
 {
+	// As load does: the test namespace's addresses are the host's.
+	maps_.add_host_addresses(airgap::interface_addresses());
 }
 
 int Filter::program(Hook hook) const

@@ -3,6 +3,8 @@
 // rules and DHCP replies.
 #include <netinet/in.h>
 
+#include <iostream>
+
 #include <catch2/catch.hpp>
 
 #include "harness.hpp"
@@ -166,18 +168,19 @@ TEST_CASE("uplink DHCP passes only with the setting", "[uplink][dhcp]")
 		});
 	}
 
+	filter.set_dhcp(false);
+	run_table(filter, {
+		{"DHCP request after DHCP is turned off", E, request, sent_by_host, drop(AG_DROP_NO_RULE)},
+	});
+
 	// A unicast renewal needs an allow-out rule for the server; its reply
-	// then follows the flow.
+	// then follows the flow. With the setting off, no open exchange can
+	// admit the reply instead.
 	filter.add(allow_out("dhcp-server", "udp", "67", kGateway));
 	run_table(filter, {
 		{"unicast renewal by a rule", E, udp(kHost, 68, kGateway, 67), sent_by_host, pass(AG_PASS_RULE),
 		 "dhcp-server", +1},
 		{"its reply follows the flow", X, unicast_reply, {}, pass(AG_PASS_FLOW), "dhcp-server"},
-	});
-
-	filter.set_dhcp(false);
-	run_table(filter, {
-		{"DHCP request after DHCP is turned off", E, request, sent_by_host, drop(AG_DROP_NO_RULE)},
 	});
 }
 
@@ -553,6 +556,30 @@ TEST_CASE("allow-in admits only packets addressed to the host", "[uplink][ingres
 		 drop(AG_DROP_NOT_TO_HOST)},
 		{"IPv6 to all nodes", X, Ipv6::tcp(kRelay6, 50003, kAllNodes, 22, kSyn).frame(), {},
 		 drop(AG_DROP_NOT_TO_HOST)},
+		{"to the uplink subnet's broadcast address", X, Ipv4::udp(kRelay, 50008, "198.51.100.255", 514).frame(),
+		 {}, drop(AG_DROP_NOT_TO_HOST)},
+	});
+
+	// An uplink address that came after load, as by DHCP, counts once the
+	// host sends from it, whatever the verdict on that packet.
+	run_ip({"addr", "add", "198.51.100.9/24", "dev", "wan0"});
+	struct RemoveAddress {
+		~RemoveAddress()
+		{
+			try {
+				run_ip({"addr", "del", "198.51.100.9/24", "dev", "wan0"});
+			} catch (const std::exception &e) {
+				std::cerr << "error: cannot remove the test's address: " << e.what() << "\n";
+			}
+		}
+	} remove;
+	run_table(filter, {
+		{"to a new uplink address", X, Ipv4::tcp(kRelay, 50009, "198.51.100.9", 22, kSyn).frame(), {},
+		 drop(AG_DROP_NOT_TO_HOST)},
+		{"the host sends from it", Hook::uplink_egress, Ipv4::udp("198.51.100.9", 40000, kElsewhere, 53).frame(),
+		 sent_by_host, drop(AG_DROP_NO_RULE)},
+		{"to the new uplink address after", X, Ipv4::tcp(kRelay, 50010, "198.51.100.9", 22, kSyn).frame(), {},
+		 pass(AG_PASS_RULE), "mgmt-ssh", +1},
 	});
 }
 
