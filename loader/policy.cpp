@@ -2,11 +2,14 @@
 
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include <toml++/toml.h>
 
@@ -56,9 +59,45 @@ private:
 	void check_keys(const toml::table &table, std::string_view where, std::set<std::string_view> known)
 	{
 		for (auto &[key, value] : table) {
-			if (!known.contains(key.str()))
-				fail_at(value, "unknown key '{}' in {}", key.str(), where);
+			if (known.contains(key.str()))
+				continue;
+			if (auto near = nearest_key(key.str(), known))
+				fail_at(value, "unknown key '{}' in {}; did you mean '{}'?", key.str(), where, *near);
+			fail_at(value, "unknown key '{}' in {}", key.str(), where);
 		}
+	}
+
+	// The known key within two edits of a misspelt one, if one is.
+	static std::optional<std::string_view> nearest_key(std::string_view key, const std::set<std::string_view> &known)
+	{
+		std::optional<std::string_view> best;
+		std::size_t best_distance = 3;
+		for (std::string_view candidate : known) {
+			std::size_t distance = edit_distance(key, candidate);
+			if (distance < best_distance) {
+				best = candidate;
+				best_distance = distance;
+			}
+		}
+		return best;
+	}
+
+	// Levenshtein distance: insertions, deletions and substitutions.
+	static std::size_t edit_distance(std::string_view a, std::string_view b)
+	{
+		std::vector<std::size_t> row(b.size() + 1);
+		for (std::size_t j = 0; j <= b.size(); j++)
+			row[j] = j;
+		for (std::size_t i = 1; i <= a.size(); i++) {
+			std::size_t diagonal = row[0];
+			row[0] = i;
+			for (std::size_t j = 1; j <= b.size(); j++) {
+				std::size_t above = row[j];
+				row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+				diagonal = above;
+			}
+		}
+		return row[b.size()];
 	}
 
 	const toml::table *table_at(const toml::table &root, std::string_view key)

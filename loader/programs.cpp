@@ -161,6 +161,7 @@ FilterMaps::Fds Programs::map_fds() const
 		.settings = bpf_map__fd(skel_->maps.ag_settings),
 		.interfaces = bpf_map__fd(skel_->maps.ag_interfaces),
 		.bridge_names = bpf_map__fd(skel_->maps.ag_bridge_names),
+		.host_addrs = bpf_map__fd(skel_->maps.ag_host_addrs),
 	};
 }
 

@@ -194,9 +194,23 @@ void add_save_restore(CLI::App &app, GlobalOptions &global)
 	auto *restore = app.add_subcommand(
 		"restore", "Replace the live rules and DHCP setting with a policy file's, in one switch");
 	auto restore_path = std::make_shared<std::string>();
+	auto dry_run = std::make_shared<bool>(false);
 	restore->add_option("file", *restore_path, "Policy file")->required();
-	restore->callback([restore_path, &global] {
+	restore->add_flag("--dry-run", *dry_run, "Print what would be added and removed, and change nothing");
+	restore->callback([restore_path, dry_run, &global] {
 		Policy policy = parse_policy_file(*restore_path);
+		if (*dry_run) {
+			FilterMaps maps = FilterMaps::open_pinned(global.pin_dir);
+			RuleChanges changes = maps.plan_rules(policy.effective_rules());
+			for (auto &rule : changes.added)
+				std::printf("would add %s\n", rule.describe().c_str());
+			for (auto &rule : changes.removed)
+				std::printf("would remove %s\n", rule.describe().c_str());
+			bool dhcp = maps.settings().flags & AG_SETTING_DHCP;
+			std::printf("%zu to add, %zu to remove; dhcp %s%s\n", changes.added.size(), changes.removed.size(),
+				    policy.dhcp ? "allowed" : "blocked", dhcp == policy.dhcp ? "" : " (changes)");
+			return;
+		}
 		auto rules = resolve_rules(policy.effective_rules());
 		edit_filter(global, [&](FilterMaps &maps) {
 			RuleChanges changes = maps.replace_rules(rules);

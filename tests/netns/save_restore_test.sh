@@ -240,6 +240,25 @@ topo_keep_open elsewhere "$NS_HOST" "$TOPO_ELSEWHERE" 80 || fail "open host -> e
 sleep 0.5
 stats_snapshot "$TOPO_WORK/stats-before"
 ids_before=$(rule_ids)
+if run_cli output restore --dry-run "$POLICY_B"; then
+	pass "restore --dry-run policy B exits 0"
+	for expected in "^would add forward fwd-c1: " "^would remove allow-out elsewhere-web: " \
+		"dhcp blocked \(changes\)$"; do
+		if grep -Eq "$expected" <<<"$output"; then
+			pass "restore --dry-run prints '$expected'"
+		else
+			fail "restore --dry-run prints '$expected'" "$output"
+		fi
+	done
+	if grep -q "would .* relay-api:" <<<"$output"; then
+		fail "restore --dry-run leaves relay-api, which policy B keeps, out" "$output"
+	else
+		pass "restore --dry-run leaves relay-api, which policy B keeps, out"
+	fi
+else
+	fail "restore --dry-run policy B" "$output"
+fi
+check_equal "restore --dry-run changed no rule id" "$ids_before" "$(rule_ids)"
 if run_cli output restore "$POLICY_B"; then
 	pass "restore policy B: $output"
 else
