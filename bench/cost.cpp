@@ -21,6 +21,7 @@
 #include "bench/xdp_filter.hpp"
 #include "bench_bpf.skel.h"
 #include "loader/error.hpp"
+#include "loader/interfaces.hpp"
 #include "loader/programs.hpp"
 #include "probe_bpf.skel.h"
 
@@ -136,6 +137,8 @@ CostBench::CostBench(const CostOptions &options)
 		airgap::fail("cannot load the reference programs: {}", airgap::errno_text(errno));
 	probes_ = load_probes(fds_);
 	xdp_filter_.allow_source(ntohl(parse_ipv4(kRelay)));
+	// As load does: the namespace's addresses are the host's.
+	airgap::FilterMaps::from_fds(fds_).add_host_addresses(airgap::interface_addresses());
 }
 
 void CostBench::grow_to(std::uint32_t rules)
