@@ -166,6 +166,54 @@ ag_drop_reason parse_quoted_ipv4(FrameReader b, std::size_t at, std::size_t limi
 	return parse_quoted_ports(b, at + header_len, limit, quote);
 }
 
+// Walk at most kMaxIpv6ExtensionHeaders extension headers from pos, with
+// next the first one's type, to the header after them. A fragment header
+// sets fragment and fragment_id; the walk stops after that of a later
+// fragment, which payload follows. The caller decides what a chain longer
+// than the walk means.
+ag_drop_reason walk_extension_headers(FrameReader b, std::size_t limit, std::size_t &pos, std::uint8_t &next,
+				      FragmentKind &fragment, std::uint32_t &fragment_id)
+{
+	for (int i = 0; i < kMaxIpv6ExtensionHeaders; i++) {
+		if (next == kProtoHopByHop || next == kProtoRouting || next == kProtoDestination) {
+			// Hop-by-hop options may only come first (RFC 8200 4.1).
+			if (next == kProtoHopByHop && i > 0)
+				return AG_DROP_MALFORMED;
+			if (pos + 2 > limit)
+				return AG_DROP_MALFORMED;
+			std::size_t len = (b.u8(pos + 1) + 1u) * 8;
+			if (pos + len > limit)
+				return AG_DROP_MALFORMED;
+			// With segments left, the destination is only the next hop.
+			if (next == kProtoRouting && b.u8(pos + 3) != 0)
+				return AG_DROP_NOT_PARSED;
+			next = b.u8(pos);
+			pos += len;
+		} else if (next == kProtoFragment) {
+			if (pos + 8 > limit)
+				return AG_DROP_MALFORMED;
+			std::uint16_t fragment_field = b.be16(pos + 2);
+			next = b.u8(pos);
+			fragment_id = b.be32(pos + 4);
+			pos += 8;
+			// Offset 0 without more fragments is an atomic fragment: a
+			// whole packet.
+			if (fragment_field & 0xfff8) {
+				fragment = FragmentKind::later;
+				return AG_DROP_NONE;
+			}
+			if (fragment_field & 0x0001)
+				fragment = FragmentKind::first;
+		} else {
+			return AG_DROP_NONE;
+		}
+	}
+	return AG_DROP_NONE;
+}
+
+// The IPv6 packet an ICMPv6 error quotes, through the same extension headers
+// as the packet's own: a quoted later fragment carries no ports to match a
+// flow with.
 ag_drop_reason parse_quoted_ipv6(FrameReader b, std::size_t at, std::size_t limit, Quote &quote)
 {
 	if (at + 40 > limit)
@@ -174,36 +222,16 @@ ag_drop_reason parse_quoted_ipv6(FrameReader b, std::size_t at, std::size_t limi
 		return AG_DROP_MALFORMED;
 	quote.src = b.ipv6(at + 8);
 	quote.dst = b.ipv6(at + 24);
-	std::uint8_t next = b.u8(at + 6);
-	std::size_t pos = at + 40;
-
 	if (is_ipv4_mapped(quote.src) || is_ipv4_mapped(quote.dst))
 		return AG_DROP_MALFORMED;
-	// The same walk as the packet's own headers: a quoted later fragment
-	// carries no ports to match a flow with.
-	for (int i = 0; i < kMaxIpv6ExtensionHeaders && is_ipv6_extension_header(next); i++) {
-		if (next == kProtoFragment) {
-			if (pos + 8 > limit)
-				return AG_DROP_MALFORMED;
-			if (b.be16(pos + 2) & 0xfff8)
-				return AG_DROP_NOT_PARSED;
-			next = b.u8(pos);
-			pos += 8;
-			continue;
-		}
-		if (next == kProtoHopByHop && i > 0)
-			return AG_DROP_MALFORMED;
-		if (pos + 2 > limit)
-			return AG_DROP_MALFORMED;
-		std::size_t len = (b.u8(pos + 1) + 1u) * 8;
-		if (pos + len > limit)
-			return AG_DROP_MALFORMED;
-		if (next == kProtoRouting && b.u8(pos + 3) != 0)
-			return AG_DROP_NOT_PARSED;
-		next = b.u8(pos);
-		pos += len;
-	}
-	if (is_ipv6_extension_header(next))
+
+	std::uint8_t next = b.u8(at + 6);
+	std::size_t pos = at + 40;
+	FragmentKind fragment = FragmentKind::none;
+	std::uint32_t fragment_id = 0;
+	if (ag_drop_reason err = walk_extension_headers(b, limit, pos, next, fragment, fragment_id))
+		return err;
+	if (fragment == FragmentKind::later || is_ipv6_extension_header(next))
 		return AG_DROP_NOT_PARSED;
 	quote.proto = next;
 	return parse_quoted_ports(b, pos, limit, quote);
@@ -347,41 +375,8 @@ ag_drop_reason parse_ipv6(FrameReader b, std::size_t at, Parsed &pkt)
 	std::size_t limit = at + 40 + payload_len;
 	std::uint8_t next = b.u8(at + 6);
 	std::size_t pos = at + 40;
-
-	for (int i = 0; i < kMaxIpv6ExtensionHeaders; i++) {
-		if (next == kProtoHopByHop || next == kProtoRouting || next == kProtoDestination) {
-			// Hop-by-hop options may only come first (RFC 8200 4.1).
-			if (next == kProtoHopByHop && i > 0)
-				return AG_DROP_MALFORMED;
-			if (pos + 2 > limit)
-				return AG_DROP_MALFORMED;
-			std::size_t len = (b.u8(pos + 1) + 1u) * 8;
-			if (pos + len > limit)
-				return AG_DROP_MALFORMED;
-			// With segments left, the destination is only the next hop.
-			if (next == kProtoRouting && b.u8(pos + 3) != 0)
-				return AG_DROP_NOT_PARSED;
-			next = b.u8(pos);
-			pos += len;
-		} else if (next == kProtoFragment) {
-			if (pos + 8 > limit)
-				return AG_DROP_MALFORMED;
-			std::uint16_t fragment_field = b.be16(pos + 2);
-			next = b.u8(pos);
-			pkt.fragment_id = b.be32(pos + 4);
-			pos += 8;
-			// Offset 0 without more fragments is an atomic fragment: a
-			// whole packet.
-			if (fragment_field & 0xfff8) {
-				pkt.fragment = FragmentKind::later;
-				break;
-			}
-			if (fragment_field & 0x0001)
-				pkt.fragment = FragmentKind::first;
-		} else {
-			break;
-		}
-	}
+	if (ag_drop_reason err = walk_extension_headers(b, limit, pos, next, pkt.fragment, pkt.fragment_id))
+		return err;
 	if (pkt.fragment != FragmentKind::later && is_ipv6_extension_header(next))
 		return AG_DROP_NOT_PARSED; // a chain longer than the walk
 
