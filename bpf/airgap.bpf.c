@@ -243,7 +243,7 @@ static __always_inline int bridge_ingress_verdict(struct __sk_buff *skb, struct 
  * Learn the source address of what the host sends into a bridge, and track a
  * flow the host opens there, so that the container's replies pass bridge
  * ingress: a TCP SYN opens one, and so does any other packet unless it
- * answers a forward, whose rule counts and cuts that exchange. A packet of a
+ * replies to a forward, whose rule counts and cuts that exchange. A packet of a
  * tracked flow refreshes it. The verdict does not depend on either.
  */
 static __always_inline void bridge_host_packet(struct __sk_buff *skb)

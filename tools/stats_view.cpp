@@ -11,8 +11,8 @@
 namespace airgap {
 
 // "tcp to 203.0.113.10 port 443": an allow-out rule names where the host
-// connects to, allow-in and forward rules where connections come from; the
-// port is the host's for those two.
+// connects to. Allow-in and forward rules name where connections come from,
+// and their port is the host's.
 std::string rule_match_text(const Rule &rule)
 {
 	const char *direction = rule.kind == RuleKind::allow_out ? "to" : "from";

@@ -160,9 +160,9 @@ static __always_inline int related_admit(const struct ag_packet *pkt, enum ag_di
  * up reassembly after 30 s (IPv4) and 60 s (IPv6) by default. */
 #define AG_FRAGMENT_TIMEOUT_NS (60 * AG_NSEC_PER_SEC)
 
-/* Keyed by hook too: a first fragment admitted on one hook says nothing
- * about fragments on another, such as a datagram sent from the uplink with
- * the addresses and id of one a container sent to the host. */
+/* Keyed by hook too: a first fragment admitted on one hook admits nothing
+ * on another, such as a datagram sent from the uplink with the addresses
+ * and id of one a container sent to the host. */
 static __always_inline void fragment_key_of(struct ag_fragment_key *key, const struct ag_packet *pkt,
 					    enum ag_hook hook)
 {

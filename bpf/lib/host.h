@@ -7,7 +7,7 @@
 #include "parse.h"
 
 /* Multicast and broadcast addresses, and the unspecified address: none is the
- * host's own, whatever a packet's source says. */
+ * host's own, whatever the source field of a packet contains. */
 static __always_inline bool is_group_or_unspecified(const __be32 addr[4])
 {
 	if (addr[0] == 0 && addr[1] == 0 && addr[2] == bpf_htonl(0xffff))

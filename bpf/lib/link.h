@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The link's own traffic, which passes without a rule: neighbour discovery
  * and multicast listener messages on IPv6, and the DHCP client's exchange when
- * the policy allows it. ARP is told apart by its EtherType in the hooks. */
+ * the policy allows it. The hooks recognize ARP by its EtherType. */
 #ifndef AG_BPF_LINK_H
 #define AG_BPF_LINK_H
 
@@ -60,7 +60,7 @@ static __always_inline bool is_dhcp_reply(const struct ag_packet *pkt)
 	return is_udp_ports(pkt, AG_DHCPV6_SERVER_PORT, AG_DHCPV6_CLIENT_PORT);
 }
 
-/* The DHCP client's exchange, as a flow without addresses: a server answers
+/* The DHCP client's exchange, as a flow without addresses: a server replies
  * from an address the client does not know yet, often to one it does not
  * have yet. */
 static __always_inline void dhcp_key_of(struct ag_flow_key *key, const struct ag_packet *pkt)
@@ -105,7 +105,8 @@ static __always_inline bool dhcp_exchange_is_open(const struct ag_packet *pkt, _
  * NOTE: an outbound neighbour discovery message to a unicast address is not
  * checked to stay on the link, and routers forward it. A process with
  * CAP_NET_RAW in the host's network namespace can send one to any IPv6
- * address; docker gives that to a container run with --network host.
+ * address. Docker gives that capability to a container run with
+ * --network host.
  */
 static __always_inline bool is_link_local_control(const struct ag_packet *pkt)
 {

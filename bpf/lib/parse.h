@@ -544,9 +544,9 @@ static __always_inline int parse_l4(struct ag_cursor *c, struct ag_packet *pkt)
  * Verifier workaround: turn the cursor's position into an offset from the
  * frame's start that the verifier tracks only by its bounds. Every path
  * through the IPv4 options and IPv6 extension headers then reaches the L4
- * header in one state, instead of one state per chain of header lengths that
- * the L4 parser and the walk through a quoted packet would each be checked
- * in again. An L4 header that starts beyond AG_MAX_L4_OFFSET is not parsed.
+ * header in one state. Without it, the L4 parser and the walk through a
+ * quoted packet are checked again for each chain of header lengths. An L4
+ * header that starts beyond AG_MAX_L4_OFFSET is not parsed.
  */
 static __always_inline int cursor_rebase(struct ag_cursor *c, void *data)
 {

@@ -291,8 +291,8 @@ ag_drop_reason parse_l4(FrameReader b, std::size_t at, std::size_t limit, Parsed
 }
 
 // IPv4 options from at to end. A source route (LSRR, SSRR) names hops the
-// packet is still to visit, so its destination is not where it goes; a
-// malformed list is dropped by the kernel too.
+// packet is still to visit, so its destination is not where it goes. The
+// kernel drops a malformed list too.
 ag_drop_reason check_ipv4_options(FrameReader b, std::size_t at, std::size_t end)
 {
 	if (end > b.frame.size())
@@ -675,7 +675,7 @@ bool is_dhcp_request(const Parsed &pkt)
 	return is_udp_ports(pkt, 546, 547) && pkt.dst == servers;
 }
 
-// The DHCP client's exchange, a flow without addresses: a server answers from
+// The DHCP client's exchange, a flow without addresses: a server replies from
 // an address the client does not know yet.
 FlowKey dhcp_exchange_key(const Parsed &pkt)
 {
@@ -887,7 +887,7 @@ bool contains(const std::vector<Prefix> &prefixes, const Address &address)
 namespace {
 
 // Multicast groups, the IPv4 limited broadcast and the unspecified address:
-// none is the host's own, whatever a packet's source says.
+// none is the host's own, whatever the source field of a packet contains.
 bool is_group_or_unspecified(const Address &address)
 {
 	static const Address unspecified{};
@@ -955,7 +955,7 @@ Verdict Model::bridge_ingress(const Parsed &pkt, Outcome &out) const
 
 // What the host sends into a bridge teaches its source address. A TCP SYN
 // opens a flow, so that the container's replies pass bridge ingress; so does
-// any other packet unless it answers a forward, whose rule counts and cuts
+// any other packet unless it replies to a forward, whose rule counts and cuts
 // that exchange. A packet of a tracked flow refreshes it.
 void Model::bridge_egress_flow(const Parsed &pkt, Outcome &out) const
 {
