@@ -104,8 +104,9 @@ struct ag_host_addr {
 	__be32 addr[4];
 };
 
-/* Where a flow runs: the uplink's flows, the ones the host opened into a
- * bridge and the DHCP client's exchange never match each other's packets. */
+/* The part of the host a flow belongs to. Flows of the uplink, flows the host
+ * opened into a bridge and the DHCP client's exchange never match each
+ * other's packets. */
 enum ag_flow_zone {
 	AG_ZONE_UPLINK = 0,
 	AG_ZONE_BRIDGE = 1,

@@ -954,9 +954,10 @@ Verdict Model::bridge_ingress(const Parsed &pkt, Outcome &out) const
 }
 
 // What the host sends into a bridge teaches its source address. A TCP SYN
-// opens a flow, so that the container's replies pass bridge ingress; so does
-// any other packet unless it replies to a forward, whose rule counts and cuts
-// that exchange. A packet of a tracked flow refreshes it.
+// opens a flow, so that the container's replies pass bridge ingress. Any
+// other packet opens one too, unless it replies to a forward, because that
+// forward's rule counts and cuts the exchange. A packet of a tracked flow
+// refreshes it.
 void Model::bridge_egress_flow(const Parsed &pkt, Outcome &out) const
 {
 	if (pkt.ip_version == 0)
